@@ -1,0 +1,38 @@
+# Two commands on a fresh machine with only Python 3.11+:
+#   make demo   creates .venv with the pinned dependencies and runs the workflow on the demo corpus
+#   make test   creates .venv with the pinned dependencies and runs the test suite
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+CORES ?= all
+
+.PHONY: install demo test lint format clean
+
+$(STAMP): requirements.txt requirements-nodeps.txt pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -r requirements.txt
+	$(BIN)/pip install --no-deps -r requirements-nodeps.txt
+	$(BIN)/pip install --no-deps -e .
+	touch $@
+
+install: $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/python -m danqing.demo.run --cores $(CORES)
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -n 2 --durations=15
+
+lint: $(STAMP)
+	$(BIN)/ruff check danqing scripts tests
+	$(BIN)/snakefmt --check Snakefile rules
+	$(BIN)/snakemake --lint
+
+format: $(STAMP)
+	$(BIN)/ruff check --fix danqing scripts tests
+	$(BIN)/ruff format danqing scripts tests
+	$(BIN)/snakefmt Snakefile rules
+
+clean:
+	rm -rf results .snakemake

@@ -1,0 +1,17 @@
+# DanQing curation workflow: raw Common Crawl image-URL/alt-text pairs -> curated Chinese
+# image-text pairs, with the paper's filtration table built from the workflow's own counts.
+
+
+include: "rules/common.smk"
+include: "rules/ingest.smk"
+include: "rules/source_selection.smk"
+include: "rules/text_refinement.smk"
+include: "rules/report.smk"
+
+
+# The default target (Snakemake takes it from the main Snakefile only).
+rule all:
+    input:
+        final_shards,
+        "results/report/filtration_table.csv",
+        "results/report/drop_reasons.parquet",

@@ -1,0 +1,47 @@
+"""Loading and validating the workflow configuration outside Snakemake (tests, tools)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import jsonschema
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+SCHEMA = ROOT / "config" / "schema.yaml"
+DEFAULT_CONFIG = ROOT / "config" / "config.yaml"
+
+
+class ConfigError(ValueError):
+    pass
+
+
+def validate(config: dict, schema_path: str | Path = SCHEMA) -> dict:
+    """Validate `config` in place (filling schema defaults); raise ConfigError naming the key."""
+    schema = yaml.safe_load(Path(schema_path).read_text())
+    validator = jsonschema.Draft202012Validator(schema)
+    errors = sorted(validator.iter_errors(config), key=lambda e: list(e.absolute_path))
+    if errors:
+        lines = []
+        for err in errors:
+            where = ".".join(str(p) for p in err.absolute_path) or "(top level)"
+            lines.append(f"config key {where}: {err.message}")
+        raise ConfigError("invalid configuration:\n  " + "\n  ".join(lines))
+    return config
+
+
+def load(path: str | Path = DEFAULT_CONFIG, overrides: dict | None = None) -> dict:
+    config = yaml.safe_load(Path(path).read_text())
+    if overrides:
+        config = deep_update(config, overrides)
+    return validate(config)
+
+
+def deep_update(base: dict, extra: dict) -> dict:
+    out = dict(base)
+    for key, value in extra.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = deep_update(out[key], value)
+        else:
+            out[key] = value
+    return out

@@ -1,0 +1,95 @@
+"""Atomic file output and the per-step record formats every rule writes.
+
+Every output is written to a temporary name in the destination folder and renamed into place, so
+a killed job never leaves a file that looks complete.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import polars as pl
+
+DROP_SCHEMA = {
+    "uid": pl.String,
+    "step": pl.String,
+    "reason": pl.String,
+    "value": pl.String,
+}
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary path next to `path`; rename it onto `path` only if the block succeeds."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        yield tmp_path
+        os.replace(tmp_path, path)
+    finally:
+        if tmp_path.exists():
+            tmp_path.unlink()
+
+
+def write_parquet(df: pl.DataFrame, path: str | os.PathLike) -> None:
+    with atomic_path(path) as tmp:
+        df.write_parquet(tmp, compression="zstd", statistics=True)
+
+
+def write_json(obj: object, path: str | os.PathLike) -> None:
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(obj, indent=2, ensure_ascii=False, sort_keys=True) + "\n")
+
+
+def write_text(text: str, path: str | os.PathLike) -> None:
+    with atomic_path(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+
+
+def read_json(path: str | os.PathLike) -> dict:
+    return json.loads(Path(path).read_text(encoding="utf-8"))
+
+
+def empty_drops() -> pl.DataFrame:
+    return pl.DataFrame(schema=DROP_SCHEMA)
+
+
+def counts_record(
+    step: str,
+    batch: str | None,
+    shard: str | None,
+    n_input: int,
+    n_kept: int,
+    n_dropped: int,
+    n_transformed: int = 0,
+    status: str = "ran",
+    note: str = "",
+    extra: dict | None = None,
+) -> dict:
+    """The small record each filter job writes; the filtration table is summed from these only."""
+    if n_input != n_kept + n_dropped:
+        raise AssertionError(
+            f"{step} {batch}/{shard}: {n_input} input rows but {n_kept} kept + {n_dropped} dropped"
+        )
+    record = {
+        "step": step,
+        "batch": batch,
+        "shard": shard,
+        "input": n_input,
+        "kept": n_kept,
+        "dropped": n_dropped,
+        "transformed": n_transformed,
+        "status": status,
+        "note": note,
+    }
+    if extra:
+        record.update(extra)
+    return record

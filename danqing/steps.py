@@ -1,0 +1,92 @@
+"""The ordered steps of the DanQing pipeline (paper Sec. 3.2, Table 6).
+
+The Snakefile chains per-shard steps in this order and the report labels table rows with it, so a
+step is added in one place. `paper_row` groups steps the way Table 6 merges them; `paper_left` and
+`paper_stage_filter_pct` are the paper's published figures, kept only to print a calibration
+comparison next to the workflow's own numbers (never used to compute them).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+COLLECTED_LABEL = "Collected image URL and text pairs"
+PAPER_COLLECTED = 1_047_085_609
+
+
+@dataclass(frozen=True)
+class Step:
+    name: str
+    stage: str
+    label: str
+    kind: str  # "filter" removes rows, "transform" rewrites them and removes none
+    scope: str  # "shard" (one job per shard), "batch" (per batch), "global" (one job)
+    paper_row: str
+    paper_left: int
+    paper_stage_filter_pct: float
+
+
+SOURCE = "Data Source Selection"
+TEXT = "Text Refinement"
+VISUAL = "Visual Diversification"
+CROSS = "Cross-Modal Cross-Batch Filtering"
+
+# Table 6 prints 69.37% and 67.29% as "Stage Filter %" for its first and download rows: those are the
+# kept shares. The removed shares consistent with its Left Data Num column are used here.
+STEPS: tuple[Step, ...] = (
+    Step("language_control", SOURCE, "Language Control", "filter", "shard",
+         "Language Control & Content Safety", 726_334_674, 30.63),
+    Step("text_safety", SOURCE, "Content Safety", "filter", "shard",
+         "Language Control & Content Safety", 726_334_674, 30.63),
+    Step("source_reliability", SOURCE, "Source Reliability", "filter", "shard",
+         "Source Reliability & Text Constraints", 706_069_936, 2.79),
+    Step("text_constraints", SOURCE, "Text Constraints", "filter", "shard",
+         "Source Reliability & Text Constraints", 706_069_936, 2.79),
+    Step("download_images", SOURCE, "Download Success", "filter", "shard",
+         "Download Success", 475_104_485, 32.71),
+    Step("cn_detect", TEXT, "Linguistic Structure (CN-Detect)", "filter", "shard",
+         "Linguistic Structure (CN-Detect)", 467_455_303, 1.61),
+    Step("font_conversion", TEXT, "Linguistic Structure (Font conversion)", "transform", "shard",
+         "Linguistic Structure (Font conversion)", 467_455_303, 0.00),
+    Step("stop_words", TEXT, "Text Quality (Stop words)", "filter", "shard",
+         "Text Quality (Stop words)", 442_680_171, 5.30),
+    Step("nouns", TEXT, "Text Quality (Nouns)", "filter", "shard",
+         "Text Quality (Nouns)", 431_878_774, 2.44),
+    Step("unk_tokens", TEXT, "Text Quality ([UNK])", "filter", "shard",
+         "Text Quality ([UNK])", 431_619_647, 0.06),
+    Step("text_entropy", TEXT, "Information Density (Entropy)", "filter", "shard",
+         "Information Density (Entropy)", 400_068_251, 7.31),
+    Step("emoji_special_chars", TEXT, "Information Density (Emoji&special chars)", "transform",
+         "shard", "Information Density (Emoji&special chars)", 400_068_251, 0.00),
+    Step("text_content_safety", TEXT, "Content Safety", "filter", "shard",
+         "Content Safety (text)", 397_187_759, 0.72),
+    Step("image_geometry", VISUAL, "Visual Fidelity (Aspect ratio & min edge)", "filter", "shard",
+         "Visual Fidelity", 352_663_012, 11.21),
+    Step("low_textual_images", VISUAL, "Visual Fidelity (Low-textual images)", "filter", "shard",
+         "Visual Fidelity (Low-textual images)", 352_204_550, 0.13),
+    Step("blurry_images", VISUAL, "Visual Fidelity (Blurry images)", "filter", "shard",
+         "Visual Fidelity (Blurry images)", 333_255_945, 5.38),
+    Step("image_entropy", VISUAL, "Information Density", "filter", "shard",
+         "Information Density (image)", 316_359_868, 5.07),
+    Step("semantic_dedup", VISUAL, "Perceptual and Semantic Redundancy", "filter", "batch",
+         "Perceptual and Semantic Redundancy", 186_019_602, 41.20),
+    Step("image_safety", VISUAL, "Content Safety", "filter", "shard",
+         "Content Safety (image)", 178_601_215, 3.25),
+    Step("cross_modal_alignment", CROSS, "Cross-Modal Alignment Assessment", "filter", "shard",
+         "Cross-Modal Alignment Assessment", 154_293_590, 13.61),
+    Step("cross_batch_dedup", CROSS, "Cross-Batch Redundancy Removal", "filter", "global",
+         "Cross-Batch Redundancy Removal", 99_892_381, 35.26),
+)
+
+BY_NAME = {step.name: step for step in STEPS}
+
+
+def step_names(enabled: set[str] | None = None) -> list[str]:
+    """Step names in pipeline order, restricted to `enabled` when given."""
+    return [s.name for s in STEPS if enabled is None or s.name in enabled]
+
+
+def previous_step(name: str, enabled: list[str]) -> str | None:
+    """The step whose kept rows feed `name` in the chain `enabled` (None: the partition)."""
+    index = enabled.index(name)
+    return enabled[index - 1] if index > 0 else None

@@ -1,0 +1,32 @@
+rule filtration_table:
+    input:
+        partition="results/steps/partition/counts.json",
+        counts=all_counts,
+    output:
+        csv="results/report/filtration_table.csv",
+        md="results/report/filtration_table.md",
+        tex="results/report/filtration_table.tex",
+        calibration="results/report/calibration.csv",
+    params:
+        steps=STEPS,
+    log:
+        "results/logs/filtration_table.log",
+    conda:
+        "../envs/report.yaml"
+    script:
+        "../scripts/filtration_table.py"
+
+
+rule drop_reasons:
+    input:
+        partition="results/steps/partition/drops.parquet",
+        drops=all_drops,
+    output:
+        table="results/report/drop_reasons.parquet",
+        summary="results/report/drop_reason_summary.csv",
+    log:
+        "results/logs/drop_reasons.log",
+    conda:
+        "../envs/report.yaml"
+    script:
+        "../scripts/drop_reasons.py"
