@@ -45,10 +45,15 @@ def write_step_outputs(
     return record
 
 
-def run_shard_step(step: str, cfg: dict, shard_path: str, outputs: dict, batch: str, shard: str) -> dict:
+def run_shard_step(
+    step: str, cfg: dict, shard_path: str, outputs: dict, batch: str, shard: str,
+    inputs: dict | None = None,
+) -> dict:
+    """Run filter `step` on one shard. `inputs` are the rule's other named inputs (paths), passed
+    to the filter function as keyword arguments (e.g. `metrics=` for the image filters)."""
     frame = pl.read_parquet(shard_path)
     started = time.perf_counter()
-    result = registry()[step](frame, cfg)
+    result = registry()[step](frame, cfg, **(inputs or {}))
     elapsed = time.perf_counter() - started
     record = write_step_outputs(
         result, step, batch, shard, frame.height,
