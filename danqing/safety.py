@@ -1,8 +1,9 @@
 """Text content safety: a lexicon matcher and/or a fastText supervised classifier.
 
 Both are pluggable through config. The lexicon is a TSV of `category<TAB>term` lines; the model is
-any fastText supervised model whose unsafe class is `unsafe_label` (train one with
-`fasttext.train_supervised` on `__label__unsafe` / `__label__safe` lines).
+any fastText supervised model whose unsafe class is `unsafe_label`, trained on jieba-segmented,
+space-joined text (`__label__unsafe 在线 赌场 ...` lines for `fasttext.train_supervised`): captions
+are segmented the same way before prediction.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from danqing.text import normalise_for_matching
+from danqing.text import normalise_for_matching, segment
 
 
 @dataclass(frozen=True)
@@ -59,19 +60,26 @@ def load_fasttext(path: str):
     return fasttext.load_model(path)
 
 
+def predict(model, texts: list[str], k: int = -1) -> list[dict[str, float]]:
+    """Label -> probability for each text (top `k` labels; -1 for all).
+
+    Calls the binding's per-line predict: fasttext's Python wrapper builds its result with
+    `np.array(..., copy=False)`, which NumPy 2 rejects, and fasttext-wheel 0.9.2's
+    multilinePredict repeats the first probability for every label. Each text becomes one input
+    line ending in a newline, which fastText reads as the end-of-sentence token, exactly as its
+    command-line `predict` does (without it P(zh) on the COCO-CN captions shifts).
+    """
+    out = []
+    for text in texts:
+        line = text.replace("\n", " ").replace("\r", " ") + "\n"
+        out.append({label: float(prob) for prob, label in model.f.predict(line, k, 0.0, "strict")})
+    return out
+
+
 def classifier_scores(texts: list[str], model_path: str, label: str) -> list[float]:
     """Probability of `label` for each text under a fastText supervised model."""
     model = load_fasttext(model_path)
     if label not in model.get_labels():
         raise ValueError(f"{model_path}: label {label!r} not among {model.get_labels()}")
-    clean = [t.replace("\n", " ") for t in texts]
-    labels, probs = model.predict(clean, k=-1)
-    scores = []
-    for row_labels, row_probs in zip(labels, probs, strict=True):
-        score = 0.0
-        for lab, prob in zip(row_labels, row_probs, strict=True):
-            if lab == label:
-                score = float(prob)
-                break
-        scores.append(score)
-    return scores
+    segmented = [" ".join(segment(t)) for t in texts]
+    return [probs.get(label, 0.0) for probs in predict(model, segmented)]

@@ -1,4 +1,5 @@
 import json
+import os
 
 from snakemake.utils import min_version, validate
 
@@ -28,27 +29,26 @@ def step_input(step):
     order = [s.name for s in pipeline_steps.STEPS]
     before = [s for s in order[: order.index(step)] if s in STEPS]
     if not before:
-        return PARTITION_DIR + "/{batch}/{shard}.parquet"
-    return "results/steps/" + before[-1] + "/{batch}/{shard}.parquet"
+        return f"{PARTITION_DIR}/{{batch}}/{{shard}}.parquet"
+    return f"results/steps/{before[-1]}/{{batch}}/{{shard}}.parquet"
 
 
 def step_outputs(step):
-    base = "results/steps/" + step + "/{batch}/{shard}"
     return {
-        "kept": base + ".parquet",
-        "dropped": base + ".drops.parquet",
-        "counts": base + ".counts.json",
+        "kept": f"results/steps/{step}/{{batch}}/{{shard}}.parquet",
+        "dropped": f"results/steps/{step}/{{batch}}/{{shard}}.drops.parquet",
+        "counts": f"results/steps/{step}/{{batch}}/{{shard}}.counts.json",
     }
 
 
 def step_log(step):
-    return "results/logs/" + step + "/{batch}/{shard}.log"
+    return f"results/logs/{step}/{{batch}}/{{shard}}.log"
 
 
 def partition_manifest():
     """{batch: {shard: rows}} once the partition checkpoint has run."""
     out_dir = checkpoints.partition_input.get().output.shards
-    with open(out_dir + "/manifest.json") as handle:
+    with open(os.path.join(out_dir, "manifest.json")) as handle:
         return json.load(handle)["batches"]
 
 
@@ -72,4 +72,3 @@ def all_drops(wildcards):
 
 def final_shards(wildcards):
     return step_files(STEPS[-1], "kept")
-

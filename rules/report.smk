@@ -7,12 +7,12 @@ rule filtration_table:
         md="results/report/filtration_table.md",
         tex="results/report/filtration_table.tex",
         calibration="results/report/calibration.csv",
-    params:
-        steps=STEPS,
     log:
         "results/logs/filtration_table.log",
     conda:
         "../envs/report.yaml"
+    params:
+        steps=STEPS,
     script:
         "../scripts/filtration_table.py"
 

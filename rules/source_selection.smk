@@ -4,13 +4,13 @@ rule language_control:
         shard=step_input("language_control"),
     output:
         **step_outputs("language_control"),
-    params:
-        step="language_control",
-        cfg=config["filters"]["language_control"],
     log:
         step_log("language_control"),
     conda:
         "../envs/text.yaml"
+    params:
+        step="language_control",
+        cfg=config["filters"]["language_control"],
     script:
         "../scripts/filter_shard.py"
 
@@ -21,13 +21,13 @@ rule text_safety:
         shard=step_input("text_safety"),
     output:
         **step_outputs("text_safety"),
-    params:
-        step="text_safety",
-        cfg=config["filters"]["text_safety"],
     log:
         step_log("text_safety"),
     conda:
         "../envs/text.yaml"
+    params:
+        step="text_safety",
+        cfg=config["filters"]["text_safety"],
     script:
         "../scripts/filter_shard.py"
 
@@ -38,13 +38,13 @@ rule source_reliability:
         shard=step_input("source_reliability"),
     output:
         **step_outputs("source_reliability"),
-    params:
-        step="source_reliability",
-        cfg=config["filters"]["source_reliability"],
     log:
         step_log("source_reliability"),
     conda:
         "../envs/text.yaml"
+    params:
+        step="source_reliability",
+        cfg=config["filters"]["source_reliability"],
     script:
         "../scripts/filter_shard.py"
 
@@ -55,12 +55,12 @@ rule text_constraints:
         shard=step_input("text_constraints"),
     output:
         **step_outputs("text_constraints"),
-    params:
-        step="text_constraints",
-        cfg=config["filters"]["text_constraints"],
     log:
         step_log("text_constraints"),
     conda:
         "../envs/text.yaml"
+    params:
+        step="text_constraints",
+        cfg=config["filters"]["text_constraints"],
     script:
         "../scripts/filter_shard.py"

@@ -4,13 +4,13 @@ rule cn_detect:
         shard=step_input("cn_detect"),
     output:
         **step_outputs("cn_detect"),
-    params:
-        step="cn_detect",
-        cfg=config["filters"]["cn_detect"],
     log:
         step_log("cn_detect"),
     conda:
         "../envs/text.yaml"
+    params:
+        step="cn_detect",
+        cfg=config["filters"]["cn_detect"],
     script:
         "../scripts/filter_shard.py"
 
@@ -21,13 +21,13 @@ rule font_conversion:
         shard=step_input("font_conversion"),
     output:
         **step_outputs("font_conversion"),
-    params:
-        step="font_conversion",
-        cfg=config["filters"]["font_conversion"],
     log:
         step_log("font_conversion"),
     conda:
         "../envs/text.yaml"
+    params:
+        step="font_conversion",
+        cfg=config["filters"]["font_conversion"],
     script:
         "../scripts/filter_shard.py"
 
@@ -38,13 +38,13 @@ rule stop_words:
         shard=step_input("stop_words"),
     output:
         **step_outputs("stop_words"),
-    params:
-        step="stop_words",
-        cfg=config["filters"]["stop_words"],
     log:
         step_log("stop_words"),
     conda:
         "../envs/text.yaml"
+    params:
+        step="stop_words",
+        cfg=config["filters"]["stop_words"],
     script:
         "../scripts/filter_shard.py"
 
@@ -55,13 +55,13 @@ rule nouns:
         shard=step_input("nouns"),
     output:
         **step_outputs("nouns"),
-    params:
-        step="nouns",
-        cfg=config["filters"]["nouns"],
     log:
         step_log("nouns"),
     conda:
         "../envs/text.yaml"
+    params:
+        step="nouns",
+        cfg=config["filters"]["nouns"],
     script:
         "../scripts/filter_shard.py"
 
@@ -72,13 +72,13 @@ rule unk_tokens:
         shard=step_input("unk_tokens"),
     output:
         **step_outputs("unk_tokens"),
-    params:
-        step="unk_tokens",
-        cfg=config["filters"]["unk_tokens"],
     log:
         step_log("unk_tokens"),
     conda:
         "../envs/text.yaml"
+    params:
+        step="unk_tokens",
+        cfg=config["filters"]["unk_tokens"],
     script:
         "../scripts/filter_shard.py"
 
@@ -89,13 +89,13 @@ rule text_entropy:
         shard=step_input("text_entropy"),
     output:
         **step_outputs("text_entropy"),
-    params:
-        step="text_entropy",
-        cfg=config["filters"]["text_entropy"],
     log:
         step_log("text_entropy"),
     conda:
         "../envs/text.yaml"
+    params:
+        step="text_entropy",
+        cfg=config["filters"]["text_entropy"],
     script:
         "../scripts/filter_shard.py"
 
@@ -106,13 +106,13 @@ rule emoji_special_chars:
         shard=step_input("emoji_special_chars"),
     output:
         **step_outputs("emoji_special_chars"),
-    params:
-        step="emoji_special_chars",
-        cfg=config["filters"]["emoji_special_chars"],
     log:
         step_log("emoji_special_chars"),
     conda:
         "../envs/text.yaml"
+    params:
+        step="emoji_special_chars",
+        cfg=config["filters"]["emoji_special_chars"],
     script:
         "../scripts/filter_shard.py"
 
@@ -123,12 +123,12 @@ rule text_content_safety:
         shard=step_input("text_content_safety"),
     output:
         **step_outputs("text_content_safety"),
-    params:
-        step="text_content_safety",
-        cfg=config["filters"]["text_content_safety"],
     log:
         step_log("text_content_safety"),
     conda:
         "../envs/text.yaml"
+    params:
+        step="text_content_safety",
+        cfg=config["filters"]["text_content_safety"],
     script:
         "../scripts/filter_shard.py"

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import polars as pl
 
-from danqing import cnclip
+from danqing import cnclip, safety
 from danqing.filters import StepResult, verdicts
 from danqing.filters.source import safety_verdicts
 from danqing.text import (
@@ -36,33 +36,18 @@ def lid176_path() -> Path:
     return path
 
 
-@functools.cache
-def _language_model(path: str):
-    import fasttext
-
-    return fasttext.load_model(path)
-
-
 def chinese_probability(texts: list[str], model_path: str | None = None) -> list[float]:
     """P(zh) under fastText language ID, on jieba-segmented text.
 
     lid.176 splits its input into words on whitespace. Unsegmented Chinese is one long "word", and
-    on the 1,000 human COCO-CN captions in shared/data the top label is then `ja`, `wuu` or another
+    on the 1,000 human COCO-CN captions in tests/data the top label is then `ja`, `wuu` or another
     language for 13% of them (P(zh) < 0.2 for 7.3%). With jieba's words joined by spaces, P(zh) <
     0.2 for 0.1% of them and for 0.5% of the demo's clean captions, while no English, Japanese or
     Korean demo caption reaches 0.2: hence segmentation first and a default threshold of 0.2.
     """
-    model = _language_model(str(model_path or lid176_path()))
-    spaced = [" ".join(segment(t.replace("\n", " "))) for t in texts]
-    labels, probs = model.predict(spaced, k=5) if spaced else ([], [])
-    out = []
-    for row_labels, row_probs in zip(labels, probs, strict=True):
-        p = 0.0
-        for lab, prob in zip(row_labels, row_probs, strict=True):
-            if lab == "__label__zh":
-                p = float(prob)
-        out.append(min(p, 1.0))
-    return out
+    model = safety.load_fasttext(str(model_path or lid176_path()))
+    spaced = [" ".join(segment(t)) for t in texts]
+    return [min(probs.get("__label__zh", 0.0), 1.0) for probs in safety.predict(model, spaced, k=5)]
 
 
 def cn_detect(df: pl.DataFrame, cfg: dict) -> StepResult:
