@@ -25,13 +25,9 @@ def _register_package() -> None:
         raise ImportError(
             "cn_clip is not installed; install it with `pip install --no-deps cn_clip==1.6.0`"
         )
-    try:
+    if importlib.util.find_spec("torchvision") is not None:
         importlib.import_module("cn_clip.clip")
         return
-    except ImportError as err:
-        if "torchvision" not in str(err):
-            raise
-        sys.modules.pop("cn_clip.clip", None)
     package = types.ModuleType("cn_clip.clip")
     package.__path__ = [str(Path(spec.origin).parent / "clip")]
     package.__package__ = "cn_clip.clip"

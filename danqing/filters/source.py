@@ -101,9 +101,13 @@ def source_reliability(df: pl.DataFrame, cfg: dict) -> StepResult:
 
 
 def text_constraints(df: pl.DataFrame, cfg: dict) -> StepResult:
+    """Keep captions of min..max jieba words; the words are kept (column `words`) for the text
+    refinement steps, which would otherwise segment every caption again."""
     low, high = cfg["min_words"], cfg["max_words"]
-    counts = [len(segment(text)) for text in df["alt_text"].to_list()]
+    words = [segment(text) for text in df["alt_text"].to_list()]
+    counts = [len(w) for w in words]
     reasons = [
         "too_few_words" if n < low else "too_many_words" if n > high else None for n in counts
     ]
-    return verdicts(df, "text_constraints", reasons, counts, columns={"word_count": counts})
+    return verdicts(df, "text_constraints", reasons, counts,
+                    columns={"word_count": counts, "words": words})

@@ -17,11 +17,12 @@ from danqing.filters.source import safety_verdicts
 from danqing.text import (
     is_word,
     jieba_frequencies,
-    pos_tag,
     read_frequency_table,
     read_word_list,
     reference_entropy,
     segment,
+    word_tags,
+    words_of,
 )
 
 
@@ -36,7 +37,9 @@ def lid176_path() -> Path:
     return path
 
 
-def chinese_probability(texts: list[str], model_path: str | None = None) -> list[float]:
+def chinese_probability(
+    texts: list[str], model_path: str | None = None, words: list[list[str]] | None = None
+) -> list[float]:
     """P(zh) under fastText language ID, on jieba-segmented text.
 
     lid.176 splits its input into words on whitespace. Unsegmented Chinese is one long "word", and
@@ -46,12 +49,13 @@ def chinese_probability(texts: list[str], model_path: str | None = None) -> list
     Korean demo caption reaches 0.2: hence segmentation first and a default threshold of 0.2.
     """
     model = safety.load_fasttext(str(model_path or lid176_path()))
-    spaced = [" ".join(segment(t)) for t in texts]
+    words = words if words is not None else [segment(t) for t in texts]
+    spaced = [" ".join(w) for w in words]
     return [min(probs.get("__label__zh", 0.0), 1.0) for probs in safety.predict(model, spaced, k=5)]
 
 
 def cn_detect(df: pl.DataFrame, cfg: dict) -> StepResult:
-    probs = chinese_probability(df["alt_text"].to_list(), cfg.get("model"))
+    probs = chinese_probability(df["alt_text"].to_list(), cfg.get("model"), words_of(df))
     threshold = cfg["min_confidence"]
     reasons = [None if p >= threshold else "not_chinese" for p in probs]
     return verdicts(df, "cn_detect", reasons, probs, columns={"lang_zh_prob": probs})
@@ -70,8 +74,18 @@ def font_conversion(df: pl.DataFrame, cfg: dict) -> StepResult:
     before = df["alt_text"].to_list()
     after = [converter.convert(t) for t in before]
     changed = sum(a != b for a, b in zip(after, before, strict=True))
-    out = df.with_columns(pl.Series("alt_text", after, dtype=pl.String))
-    return verdicts(out, "font_conversion", [None] * df.height, transformed=changed)
+    return verdicts(_rewrite(df, after), "font_conversion", [None] * df.height, transformed=changed)
+
+
+def _rewrite(df: pl.DataFrame, texts: list[str]) -> pl.DataFrame:
+    """Replace the captions, re-segmenting (in the stored `words`) only those that changed."""
+    out = df.with_columns(pl.Series("alt_text", texts, dtype=pl.String))
+    if "words" in df.columns:
+        old_texts = df["alt_text"].to_list()
+        words = [w if new == old else segment(new)
+                 for w, new, old in zip(df["words"].to_list(), texts, old_texts, strict=True)]
+        out = out.with_columns(pl.Series("words", words, dtype=pl.List(pl.String)))
+    return out
 
 
 @functools.cache
@@ -85,18 +99,18 @@ def load_stop_words(paths: tuple[str, ...]) -> frozenset[str]:
 _NUMBER = re.compile(r"^[\d.,:%/+\-]+$")
 
 
-def content_words(text: str, stop: frozenset[str]) -> list[str]:
+def content_words(words: list[str], stop: frozenset[str]) -> list[str]:
     """Words that are neither stop words nor bare numbers."""
-    return [w for w in segment(text) if w.lower() not in stop and not _NUMBER.match(w)]
+    return [w for w in words if w.lower() not in stop and not _NUMBER.match(w)]
 
 
 def stop_words(df: pl.DataFrame, cfg: dict) -> StepResult:
     stop = load_stop_words(tuple(str(p) for p in cfg["lists"]))
     need = cfg["min_content_words"]
-    texts = df["alt_text"].to_list()
-    counts = [len(content_words(t, stop)) for t in texts]
+    words = words_of(df)
+    counts = [len(content_words(w, stop)) for w in words]
     reasons = [None if n >= need else "only_stop_words" for n in counts]
-    values = ["|".join(segment(t)[:20]) for t in texts]
+    values = ["|".join(w[:20]) for w in words]
     return verdicts(df, "stop_words", reasons, values, columns={"content_word_count": counts})
 
 
@@ -106,18 +120,53 @@ def nouns(df: pl.DataFrame, cfg: dict) -> StepResult:
     prefixes = tuple(cfg["noun_tag_prefixes"])
     counts = []
     values = []
-    for text in df["alt_text"].to_list():
-        tags = pos_tag(text)
-        counts.append(sum(flag.startswith(prefixes) for _, flag in tags))
-        values.append(" ".join(f"{w}/{f}" for w, f in tags[:12]))
+    for words in words_of(df):
+        tags = word_tags(words)
+        counts.append(sum(flag.startswith(prefixes) for flags in tags for flag in flags))
+        values.append(" ".join(f"{w}/{'+'.join(f)}" for w, f in zip(words[:12], tags, strict=False)))
     reasons = [None if n > 0 else "no_noun" for n in counts]
     return verdicts(df, "nouns", reasons, values, columns={"noun_count": counts})
 
 
-def count_unk(texts: list[str], vocab: str | None = None) -> list[int]:
-    """[UNK] tokens under Chinese-CLIP's BERT WordPiece tokenizer (the vocab cn_clip ships)."""
+@functools.cache
+def _unk_free_chars(vocab: str | None) -> frozenset[str]:
+    """Characters that can never produce [UNK]: as a CJK or punctuation token of their own, or
+    anywhere inside a WordPiece word (both `c` and `##c` are in the vocabulary)."""
+    bert = cnclip.module("bert_tokenizer")
     tok = cnclip.tokenizer(vocab)
-    return [sum(1 for t in tok.tokenize(text) if t == "[UNK]") for text in texts]
+    basic = bert.BasicTokenizer()
+    safe = set()
+    for token in tok.vocab:
+        if len(token) != 1:
+            continue
+        standalone = basic._is_chinese_char(ord(token)) or bert._is_punctuation(token)
+        if standalone or "##" + token in tok.vocab:
+            safe.add(token)
+    return frozenset(safe)
+
+
+def _needs_full_tokenizer(text: str, safe: frozenset[str]) -> bool:
+    folded = unicodedata.normalize("NFD", text.lower())
+    for ch in folded:
+        if ch in safe or ch.isspace() or unicodedata.category(ch) in ("Mn", "Cc", "Cf"):
+            continue
+        return True
+    # WordPiece gives up (one [UNK]) on a word longer than 200 characters.
+    return any(len(w) > 200 for w in folded.split())
+
+
+def count_unk(texts: list[str], vocab: str | None = None) -> list[int]:
+    """[UNK] tokens under Chinese-CLIP's BERT WordPiece tokenizer (the vocab cn_clip ships).
+
+    Exact: a caption all of whose characters can never become [UNK] scores 0 without running the
+    (pure Python, slow) tokenizer; every other caption is tokenized by cn_clip's FullTokenizer.
+    """
+    tok = cnclip.tokenizer(vocab)
+    safe = _unk_free_chars(vocab)
+    return [
+        sum(1 for t in tok.tokenize(text) if t == "[UNK]") if _needs_full_tokenizer(text, safe) else 0
+        for text in texts
+    ]
 
 
 def unk_tokens(df: pl.DataFrame, cfg: dict) -> StepResult:
@@ -146,7 +195,7 @@ def text_entropy(df: pl.DataFrame, cfg: dict) -> StepResult:
     shared/data scores 1.9e-3, so all of them are kept.
     """
     freq, total = _frequencies(cfg.get("frequency_table"))
-    values = [reference_entropy(segment(t), freq, total) for t in df["alt_text"].to_list()]
+    values = [reference_entropy(words, freq, total) for words in words_of(df)]
     threshold = cfg["min_entropy"]
     reasons = [None if h >= threshold else "low_entropy" for h in values]
     return verdicts(df, "text_entropy", reasons, values, columns={"text_entropy": values})
@@ -183,8 +232,8 @@ def emoji_special_chars(df: pl.DataFrame, cfg: dict) -> StepResult:
     after = [clean_caption(t) for t in before]
     changed = sum(a != b for a, b in zip(after, before, strict=True))
     reasons = [None if is_word(a) else "empty_after_cleaning" for a in after]
-    out = df.with_columns(pl.Series("alt_text", after, dtype=pl.String))
-    return verdicts(out, "emoji_special_chars", reasons, before, transformed=changed)
+    return verdicts(_rewrite(df, after), "emoji_special_chars", reasons, before,
+                    transformed=changed)
 
 
 def text_content_safety(df: pl.DataFrame, cfg: dict) -> StepResult:
