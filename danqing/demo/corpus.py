@@ -344,7 +344,10 @@ def write(out_dir: str | Path, rows: int, seed: int, port: int = 8765, duplicate
     for lab in labels:
         if lab["uid"] is None:
             lab["uid"] = f"row:{lab['line']}"
-    with gzip.open(out / "raw_pairs.jsonl.gz", "wb") as handle:
+    # mtime=0: the same seed gives the same bytes.
+    with open(out / "raw_pairs.jsonl.gz", "wb") as raw, gzip.GzipFile(
+        fileobj=raw, mode="wb", mtime=0
+    ) as handle:
         handle.write(b"\n".join(lines) + b"\n")
     frame = pl.DataFrame(
         [{k: lab.get(k) for k in ("uid", "category", "expected_step", "expected_transform",

@@ -10,18 +10,20 @@ import unicodedata
 from pathlib import Path
 
 import polars as pl
+import regex
 
 from danqing import cnclip, safety
 from danqing.filters import StepResult, verdicts
 from danqing.filters.source import safety_verdicts
 from danqing.text import (
+    count_tagged,
     is_word,
     jieba_frequencies,
     read_frequency_table,
     read_word_list,
     reference_entropy,
     segment,
-    word_tags,
+    spaced_words,
     words_of,
 )
 
@@ -38,7 +40,7 @@ def lid176_path() -> Path:
 
 
 def chinese_probability(
-    texts: list[str], model_path: str | None = None, words: list[list[str]] | None = None
+    texts: list[str], model_path: str | None = None, spaced: list[str] | None = None
 ) -> list[float]:
     """P(zh) under fastText language ID, on jieba-segmented text.
 
@@ -49,13 +51,13 @@ def chinese_probability(
     Korean demo caption reaches 0.2: hence segmentation first and a default threshold of 0.2.
     """
     model = safety.load_fasttext(str(model_path or lid176_path()))
-    words = words if words is not None else [segment(t) for t in texts]
-    spaced = [" ".join(w) for w in words]
+    if spaced is None:
+        spaced = [" ".join(segment(t)) for t in texts]
     return [min(probs.get("__label__zh", 0.0), 1.0) for probs in safety.predict(model, spaced, k=5)]
 
 
 def cn_detect(df: pl.DataFrame, cfg: dict) -> StepResult:
-    probs = chinese_probability(df["alt_text"].to_list(), cfg.get("model"), words_of(df))
+    probs = chinese_probability(df["alt_text"].to_list(), cfg.get("model"), spaced_words(df))
     threshold = cfg["min_confidence"]
     reasons = [None if p >= threshold else "not_chinese" for p in probs]
     return verdicts(df, "cn_detect", reasons, probs, columns={"lang_zh_prob": probs})
@@ -82,9 +84,9 @@ def _rewrite(df: pl.DataFrame, texts: list[str]) -> pl.DataFrame:
     out = df.with_columns(pl.Series("alt_text", texts, dtype=pl.String))
     if "words" in df.columns:
         old_texts = df["alt_text"].to_list()
-        words = [w if new == old else segment(new)
+        words = [w if new == old else " ".join(segment(new))
                  for w, new, old in zip(df["words"].to_list(), texts, old_texts, strict=True)]
-        out = out.with_columns(pl.Series("words", words, dtype=pl.List(pl.String)))
+        out = out.with_columns(pl.Series("words", words, dtype=pl.String))
     return out
 
 
@@ -116,15 +118,12 @@ def stop_words(df: pl.DataFrame, cfg: dict) -> StepResult:
 
 def nouns(df: pl.DataFrame, cfg: dict) -> StepResult:
     """Drop captions in which jieba's POS tagger finds no noun (tags starting with `n`, plus
-    the configured extra tags)."""
+    the configured extra tags such as `vn`)."""
     prefixes = tuple(cfg["noun_tag_prefixes"])
-    counts = []
-    values = []
-    for words in words_of(df):
-        tags = word_tags(words)
-        counts.append(sum(flag.startswith(prefixes) for flags in tags for flag in flags))
-        values.append(" ".join(f"{w}/{'+'.join(f)}" for w, f in zip(words[:12], tags, strict=False)))
+    words = words_of(df)
+    counts = [count_tagged(w, prefixes) for w in words]
     reasons = [None if n > 0 else "no_noun" for n in counts]
+    values = [" ".join(w[:12]) if n == 0 else None for w, n in zip(words, counts, strict=True)]
     return verdicts(df, "nouns", reasons, values, columns={"noun_count": counts})
 
 
@@ -146,13 +145,15 @@ def _unk_free_chars(vocab: str | None) -> frozenset[str]:
 
 
 def _needs_full_tokenizer(text: str, safe: frozenset[str]) -> bool:
-    folded = unicodedata.normalize("NFD", text.lower())
-    for ch in folded:
-        if ch in safe or ch.isspace() or unicodedata.category(ch) in ("Mn", "Cc", "Cf"):
+    for ch in set(text) - safe:
+        if ch.isspace() or unicodedata.category(ch) in ("Mn", "Cc", "Cf"):
             continue
-        return True
+        # The tokenizer lower-cases and strips accents (NFD, then drops the marks).
+        folded = unicodedata.normalize("NFD", ch.lower())
+        if not all(c in safe or unicodedata.category(c) == "Mn" for c in folded):
+            return True
     # WordPiece gives up (one [UNK]) on a word longer than 200 characters.
-    return any(len(w) > 200 for w in folded.split())
+    return len(text) > 200 and any(len(w) > 200 for w in text.split())
 
 
 def count_unk(texts: list[str], vocab: str | None = None) -> list[int]:
@@ -201,28 +202,21 @@ def text_entropy(df: pl.DataFrame, cfg: dict) -> StepResult:
     return verdicts(df, "text_entropy", reasons, values, columns={"text_entropy": values})
 
 
-# Character classes removed as noise. Letters, digits, punctuation, currency and math symbols
-# carry meaning in captions ("¥99", "100×200mm") and stay.
-_NOISE_CATEGORIES = {"So", "Sk", "Co", "Cs", "Cn", "Cc", "Cf", "Me"}
-_KEEP_SYMBOLS = set("°©®™№")
+# Emoji, symbols, private-use, unassigned, control and format characters, variation selectors and
+# skin-tone modifiers are noise. Letters, digits, punctuation, currency and math symbols carry
+# meaning in captions ("¥99", "100×200mm") and stay, as do the symbols listed after `--`.
+_NOISE = regex.compile(
+    r"[[\p{So}\p{Sk}\p{Co}\p{Cs}\p{Cn}\p{Cc}\p{Cf}\p{Me}\uFE00-\uFE0F\U0001F3FB-\U0001F3FF]"
+    r"--[°©®™№\t\n\r]]",
+    regex.V1,
+)
 _REPEATED_PUNCT = re.compile(r"([^\w\s])\1{2,}")
 _SPACES = re.compile(r"\s+")
 
 
-def _is_noise(ch: str) -> bool:
-    if ch in _KEEP_SYMBOLS or ch in "\t\n\r ":
-        return False
-    cat = unicodedata.category(ch)
-    if cat in _NOISE_CATEGORIES:
-        return True
-    # Variation selectors and the emoji skin-tone / keycap combiners are marks (Mn).
-    return cat == "Mn" and (0xFE00 <= ord(ch) <= 0xFE0F or 0x1F3FB <= ord(ch) <= 0x1F3FF)
-
-
 def clean_caption(text: str) -> str:
     """Remove emoji and special characters; squeeze runs of repeated punctuation and spaces."""
-    kept = "".join(ch for ch in text if not _is_noise(ch))
-    kept = _REPEATED_PUNCT.sub(r"\1", kept)
+    kept = _REPEATED_PUNCT.sub(r"\1", _NOISE.sub("", text))
     return _SPACES.sub(" ", kept).strip()
 
 

@@ -1,0 +1,108 @@
+"""Throughput of the text steps against the single-core ceilings they are bounded by.
+
+Runs every text step's filter function (the code the Snakemake jobs run) over N generated demo
+captions in one process, and measures in the same run jieba segmentation alone, fastText language-ID
+prediction alone and OpenCC conversion alone on the same captions. Prints rows/s per core and ratios.
+
+    python -m benchmarks.text_stages --rows 50000
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import time
+
+import polars as pl
+
+from danqing import config
+from danqing.demo import corpus
+from danqing.filters import registry
+from danqing.filters.text import _opencc, lid176_path
+from danqing.safety import load_fasttext, predict
+from danqing.text import jieba_frequencies, segment
+
+TEXT_STEPS = ["language_control", "text_safety", "source_reliability", "text_constraints",
+              "cn_detect", "font_conversion", "stop_words", "nouns", "unk_tokens", "text_entropy",
+              "emoji_special_chars", "text_content_safety"]
+
+
+def make_frame(rows: int, seed: int = 7) -> pl.DataFrame:
+    demo = corpus.generate(rows, seed)
+    rng = random.Random(seed)
+    rng.shuffle(demo)
+    return pl.DataFrame({
+        "uid": [r.uid for r in demo], "url": [r.url for r in demo],
+        "alt_text": [r.alt_text for r in demo], "alt_text_raw": [r.alt_text for r in demo],
+        "page_url": [r.page_url for r in demo], "domain": [r.domain for r in demo],
+        "languages": ["zho"] * len(demo), "crawl": [r.crawl for r in demo],
+        "batch": [r.batch for r in demo],
+    })
+
+
+def _timed(fn) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def run(rows: int = 50_000, quick: bool = False) -> list[dict]:
+    rows = 3_000 if quick else rows
+    cfg = config.load()
+    frame = make_frame(rows)
+    texts = frame["alt_text"].to_list()
+    # Warm up everything loaded once per job (dictionaries, models) so that rates are per row.
+    segment("预热"), jieba_frequencies(), load_fasttext(str(lid176_path())), _opencc("t2s")
+    funcs = registry()
+    warm = frame.head(50)
+    for step in TEXT_STEPS:
+        warm = funcs[step](warm, cfg["filters"][step]).kept if warm.height else warm
+
+    seg_s = _timed(lambda: [segment(t) for t in texts])
+    words = [" ".join(segment(t)) for t in texts]
+    model = load_fasttext(str(lid176_path()))
+    ft_s = _timed(lambda: predict(model, words, k=5))
+    cc = _opencc("t2s")
+    cc_s = _timed(lambda: [cc.convert(t) for t in texts])
+
+    step_s: dict[str, tuple[int, float]] = {}
+    df = frame
+    for step in TEXT_STEPS:
+        n = df.height
+        start = time.perf_counter()
+        df = funcs[step](df, cfg["filters"][step]).kept
+        step_s[step] = (n, time.perf_counter() - start)
+    total_s = sum(s for _, s in step_s.values())
+
+    out = [
+        {"stage": "text (all 12 steps)", "metric": "input rows/s per core", "value": rows / total_s,
+         "ceiling": "jieba segmentation", "ceiling_value": rows / seg_s,
+         "ratio": seg_s / total_s},
+        {"stage": "cn_detect", "metric": "rows/s per core",
+         "value": step_s["cn_detect"][0] / step_s["cn_detect"][1],
+         "ceiling": "fastText predict alone", "ceiling_value": rows / ft_s,
+         "ratio": (step_s["cn_detect"][1] / step_s["cn_detect"][0]) ** -1 / (rows / ft_s)},
+        {"stage": "font_conversion", "metric": "rows/s per core",
+         "value": step_s["font_conversion"][0] / step_s["font_conversion"][1],
+         "ceiling": "OpenCC alone", "ceiling_value": rows / cc_s,
+         "ratio": (step_s["font_conversion"][0] / step_s["font_conversion"][1]) / (rows / cc_s)},
+    ]
+    for step, (n, s) in step_s.items():
+        out.append({"stage": step, "metric": "rows/s per core", "value": n / s, "ceiling": "",
+                    "ceiling_value": None, "ratio": None})
+    return out
+
+
+def print_rows(rows: list[dict]) -> None:
+    for r in rows:
+        ceiling = (f"  vs {r['ceiling']} {r['ceiling_value']:,.0f}  ratio {r['ratio']:.2f}"
+                   if r["ratio"] is not None else "")
+        print(f"{r['stage']:24s} {r['value']:>10,.0f} {r['metric']}{ceiling}")
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=50_000)
+    parser.add_argument("--quick", action="store_true")
+    args = parser.parse_args()
+    print_rows(run(args.rows, args.quick))
