@@ -4,6 +4,7 @@
 
 include: "rules/common.smk"
 include: "rules/ingest.smk"
+include: "rules/ingest_warc.smk"
 include: "rules/source_selection.smk"
 include: "rules/text_refinement.smk"
 include: "rules/report.smk"

@@ -1,0 +1,17 @@
+"""Snakemake entry point: concatenate the per-WARC pairs in list order and sum their counts."""
+
+import logging
+
+from danqing.io import read_json, write_json
+from danqing.runner import setup_logging
+from danqing.warc import concat_pairs, sum_counts
+
+setup_logging(snakemake.log[0])  # noqa: F821
+counts = sum_counts([read_json(p) for p in snakemake.input.counts])  # noqa: F821
+rows = concat_pairs(list(snakemake.input.pairs), snakemake.output.pairs)  # noqa: F821
+if rows != counts.get("pairs", 0):
+    raise AssertionError(f"{rows} pairs in the WARC files' Parquets, {counts.get('pairs')} counted")
+write_json(counts, snakemake.output.counts)  # noqa: F821
+logging.getLogger("danqing").info(
+    "collected %d pairs from %d WARC files", rows, counts["warc_files"]
+)

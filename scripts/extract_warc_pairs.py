@@ -1,0 +1,17 @@
+"""Snakemake entry point: image-URL/alt-text pairs and counts of one WARC file."""
+
+import logging
+
+from danqing.io import write_json, write_parquet
+from danqing.runner import setup_logging
+from danqing.warc import extract_warc
+
+setup_logging(snakemake.log[0])  # noqa: F821
+params = snakemake.params  # noqa: F821
+pairs, counts = extract_warc(
+    params.location, params.crawl, params.batches, params.prefilter_languages
+)
+# Pairs first, counts last: the counts file marks the WARC done.
+write_parquet(pairs, snakemake.output.pairs)  # noqa: F821
+write_json(counts, snakemake.output.counts)  # noqa: F821
+logging.getLogger("danqing").info("%s: %s", params.location, counts)
