@@ -36,3 +36,17 @@ format: $(STAMP)
 
 clean:
 	rm -rf results .snakemake
+
+# Headless Chromium for tests/test_report_html.py (the Snakemake report opened in a browser):
+# Debian's `chromium` package, installed when missing (as root; the test skips without it).
+.PHONY: browser
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+		apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium; }
+
+# The workflow on a real single-node SLURM cluster (installs slurm-wlm and munge with apt-get, as
+# root; starts and stops the daemons itself): tests/slurm, docs/cluster.md.
+.PHONY: test-slurm
+test-slurm: $(STAMP)
+	DQ_SLURM_TESTS=1 $(BIN)/python -m pytest -m slurm tests/slurm -s -v

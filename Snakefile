@@ -8,6 +8,12 @@ include: "rules/ingest_warc.smk"
 include: "rules/source_selection.smk"
 include: "rules/text_refinement.smk"
 include: "rules/report.smk"
+include: "rules/release.smk"
+include: "rules/figures.smk"
+
+
+# Workflow description of the Snakemake report (snakemake --report results/report.html).
+report: "report/workflow.rst"
 
 
 # The default target (Snakemake takes it from the main Snakefile only).
@@ -16,3 +22,5 @@ rule all:
         final_shards,
         "results/report/filtration_table.csv",
         "results/report/drop_reasons.parquet",
+        release_targets(),
+        figure_targets(),

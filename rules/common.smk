@@ -72,3 +72,80 @@ def all_drops(wildcards):
 
 def final_shards(wildcards):
     return step_files(STEPS[-1], "kept")
+
+
+# ---- Release and figures (rules/release.smk, rules/figures.smk): paths and input functions.
+
+RELEASE_DIR = "results/release/dataset"
+RELEASE_PARTS = "results/release/parts"
+RELEASE_IMAGES = "download_images" in STEPS
+
+
+def release_part_outputs():
+    outputs = {
+        "parquet": f"{RELEASE_PARTS}/{{batch}}/{{shard}}.parquet",
+        "record": f"{RELEASE_PARTS}/{{batch}}/{{shard}}.json",
+    }
+    if RELEASE_IMAGES:
+        outputs["wds"] = directory(f"{RELEASE_PARTS}/{{batch}}/{{shard}}.wds")
+    return outputs
+
+
+def release_dataset_outputs():
+    outputs = {
+        "data": directory(f"{RELEASE_DIR}/data"),
+        "manifest": f"{RELEASE_DIR}/manifest.json",
+    }
+    if RELEASE_IMAGES:
+        outputs["webdataset"] = directory(f"{RELEASE_DIR}/webdataset")
+    return outputs
+
+
+def release_records(wildcards):
+    return [f"{RELEASE_PARTS}/{b}/{s}.json" for b, s in all_shards()]
+
+
+def release_targets():
+    """The release folder: the default target adds these."""
+    return [f"{RELEASE_DIR}/manifest.json", f"{RELEASE_DIR}/README.md"]
+
+
+FIG_DIR = "results/figures"
+FIGURES = config["figures"]
+# Steps after which results/embeddings/{batch}/{shard}.npz exist (the embedding rule's output).
+EMBEDDING_STEPS = ("semantic_dedup", "cross_modal_alignment", "cross_batch_dedup")
+HAVE_EMBEDDINGS = any(step in STEPS for step in EMBEDDING_STEPS)
+STOP_LISTS = config["filters"]["stop_words"]["lists"]
+
+
+def embedding_files(wildcards):
+    return [f"results/embeddings/{b}/{s}.npz" for b, s in all_shards()]
+
+
+def figure_report(path, figure, kind, caption, category):
+    return report(
+        path,
+        caption=f"../report/{caption}.rst",
+        category=category,
+        subcategory=figure,
+        labels={"figure": figure, "file": kind},
+    )
+
+
+def figure_targets():
+    """The figures and tables this run's data allows: the default target adds these."""
+    targets = [
+        "results/report/filtration_table.html",
+        f"{FIG_DIR}/fig2_data_characteristics.png",
+        f"{FIG_DIR}/fig4a_semantic_density.png",
+        f"{FIG_DIR}/fig11_wordcloud.png",
+        f"{FIG_DIR}/table7_top_domains.html",
+    ]
+    if FIGURES["perplexity"]["model"]:
+        targets.append(f"{FIG_DIR}/fig4b_perplexity.png")
+    if HAVE_EMBEDDINGS:
+        targets += [
+            f"{FIG_DIR}/fig6_cluster_sizes.png",
+            f"{FIG_DIR}/fig7_similarity.png",
+        ]
+    return targets

@@ -1,0 +1,11 @@
+"""Snakemake entry point: Fig. 4b, masked-LM pseudo-perplexity (PNG + numbers CSV).
+
+Fails with a message naming figures.perplexity.model when no model is configured."""
+
+from danqing.report import figures
+from danqing.runner import setup_logging
+
+setup_logging(snakemake.log[0])  # noqa: F821
+figures.run_or_note(figures.build_fig4b, snakemake.output.png, snakemake.output.csv,  # noqa: F821
+                    "Fig. 4b: perplexity", snakemake.input.shards,  # noqa: F821
+                    cfg=snakemake.params.cfg)  # noqa: F821

@@ -1,0 +1,9 @@
+"""Snakemake entry point: Fig. 2, image sizes and caption lengths (PNG + numbers CSV)."""
+
+from danqing.report import figures
+from danqing.runner import setup_logging
+
+setup_logging(snakemake.log[0])  # noqa: F821
+figures.run_or_note(figures.build_fig2, snakemake.output.png, snakemake.output.csv,  # noqa: F821
+                    "Fig. 2: data characteristics", snakemake.input.shards,  # noqa: F821
+                    cfg=snakemake.params.cfg)  # noqa: F821

@@ -1,0 +1,9 @@
+"""Snakemake entry point: Fig. 11, word cloud of jieba words (PNG + word counts CSV)."""
+
+from danqing.report import figures
+from danqing.runner import setup_logging
+
+setup_logging(snakemake.log[0])  # noqa: F821
+figures.run_or_note(figures.build_wordcloud, snakemake.output.png, snakemake.output.csv,  # noqa: F821
+                    "Fig. 11: word cloud", snakemake.input.shards,  # noqa: F821
+                    cfg=snakemake.params.cfg, stop_lists=snakemake.params.stop_lists)  # noqa: F821

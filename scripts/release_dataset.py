@@ -1,0 +1,17 @@
+"""Snakemake entry point: the release folder's data/ (and webdataset/) and its manifest.json."""
+
+from pathlib import Path
+
+from danqing import release
+from danqing.io import read_json
+from danqing.runner import setup_logging
+
+setup_logging(snakemake.log[0])  # noqa: F821
+records = [read_json(p) for p in snakemake.input.records]  # noqa: F821
+manifest = release.assemble(
+    records,
+    Path(snakemake.output.manifest).parent,  # noqa: F821
+    parquet_rows=snakemake.params.cfg["parquet_rows"],  # noqa: F821
+    images=snakemake.params.images,  # noqa: F821
+)
+release.write_manifest(manifest, snakemake.output.manifest)  # noqa: F821
