@@ -149,3 +149,67 @@ def figure_targets():
             f"{FIG_DIR}/fig7_similarity.png",
         ]
     return targets
+
+
+# ---- Image stages (rules/download.smk, rules/visual_diversification.smk, rules/cross_modal.smk).
+
+IMAGE_STEPS = [
+    s.name
+    for s in pipeline_steps.STEPS
+    if s.stage in (pipeline_steps.VISUAL, pipeline_steps.CROSS)
+]
+# Steps that decide on the per-image metrics, the embeddings, and the NSFW scores.
+METRIC_STEPS = (
+    "image_geometry",
+    "low_textual_images",
+    "blurry_images",
+    "image_entropy",
+)
+
+if any(s in STEPS for s in IMAGE_STEPS) and "download_images" not in STEPS:
+    raise ValueError(
+        "config steps: the image steps "
+        f"{[s for s in IMAGE_STEPS if s in STEPS]} need the images of download_images; "
+        "add download_images to steps or remove the image steps"
+    )
+
+
+def first_step_input(steps):
+    """The rows entering the first enabled step of `steps`: a shard job measures them once for
+    all of these steps (each later step sees a subset of them)."""
+    enabled = [s for s in steps if s in STEPS] or list(steps)
+    return step_input(enabled[0])
+
+
+def batch_shards(batch):
+    return list(partition_manifest()[batch])
+
+
+def batch_step_inputs(step):
+    """A per-batch input function: every shard of the batch entering `step`."""
+
+    def inputs(wildcards):
+        pattern = step_input(step)
+        return [
+            pattern.format(batch=wildcards.batch, shard=s)
+            for s in batch_shards(wildcards.batch)
+        ]
+
+    return inputs
+
+
+def batch_embeddings(wildcards):
+    return [
+        f"results/embeddings/{wildcards.batch}/{s}.npz"
+        for s in batch_shards(wildcards.batch)
+    ]
+
+
+def all_step_inputs(step):
+    """An input function: every shard entering `step`."""
+
+    def inputs(wildcards):
+        pattern = step_input(step)
+        return [pattern.format(batch=b, shard=s) for b, s in all_shards()]
+
+    return inputs

@@ -1,0 +1,89 @@
+"""The per-shard and per-batch work behind the image filters' named inputs.
+
+Each function reads the rows that enter a step, computes what the step decides on (image metrics,
+embeddings, NSFW scores, dedup decisions) and writes it atomically; the filter functions in
+danqing/filters/image.py then only join by uid and apply thresholds. Images are read from the
+download step's tars (danqing.images.store), each once per job.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+
+import polars as pl
+
+from danqing.io import write_json, write_parquet
+
+log = logging.getLogger("danqing")
+
+
+def _rows(path: str) -> pl.DataFrame:
+    return pl.read_parquet(path)
+
+
+def shard_image_metrics(shard: str, out: str, cfg: dict, threads: int) -> pl.DataFrame:
+    """Decode each image of the shard once and measure std, Laplacian variance, entropy, size."""
+    from danqing.images.metrics import MetricSettings, metrics_frame
+    from danqing.images.store import read_images
+
+    frame = _rows(shard)
+    settings = MetricSettings.from_config(cfg)
+    processes = cfg.get("threads") or threads
+    started = time.perf_counter()
+    table = metrics_frame(read_images(frame), settings, processes=processes)
+    write_parquet(table, out)
+    log.info("image metrics of %d images in %.1fs (%d processes)", table.height,
+             time.perf_counter() - started, processes)
+    return table
+
+
+def shard_embeddings(shard: str, embeddings_out: str, distances_out: str, cfg: dict) -> None:
+    """Image (and, for image-text models, caption) embeddings of the shard's rows, float16, plus
+    their image-text distances (null for an image-only model)."""
+    from danqing.embed import alignment_frame, embed_items, load_embedder, write_embeddings
+    from danqing.images.store import read_images
+
+    frame = _rows(shard)
+    embedder = load_embedder(cfg)
+    captions = dict(zip(frame["uid"].to_list(), frame["alt_text"].to_list(), strict=True))
+    started = time.perf_counter()
+    emb = embed_items(embedder, read_images(frame), captions=captions)
+    write_embeddings(emb, embeddings_out)
+    write_parquet(alignment_frame(emb), distances_out)
+    log.info("%s embeddings of %d images%s in %.1fs", emb.model, len(emb.uids),
+             " and captions" if emb.has_text else "", time.perf_counter() - started)
+
+
+def shard_nsfw_scores(shard: str, out: str, cfg: dict, threads: int) -> None:
+    """P(nsfw) of every image of the shard under the configured ONNX classifier."""
+    from danqing.images.nsfw import score_images
+    from danqing.images.store import read_images
+
+    frame = _rows(shard)
+    started = time.perf_counter()
+    scores = score_images(read_images(frame), model=cfg.get("model"),
+                          batch_size=int(cfg.get("batch_size", 32)), threads=threads)
+    write_parquet(scores, out)
+    log.info("NSFW scores of %d images in %.1fs", scores.height, time.perf_counter() - started)
+
+
+def dedup_clusters(shards: Sequence[str], embeddings: Sequence[str], out: str, stats_out: str,
+                   cfg: dict, scope: str) -> dict:
+    """Near-duplicate sets among the rows of `shards` (their embeddings from `embeddings`), with
+    the centroid-nearest member of each set kept; run statistics (index, IVF recall) as JSON."""
+    from danqing.dedup import DedupSettings, collect_embeddings, dedup, settings_dict
+
+    keep = pl.concat([pl.read_parquet(path, columns=["uid"]) for path in shards]
+                     ) if shards else pl.DataFrame({"uid": []}, schema={"uid": pl.String})
+    uids, vectors = collect_embeddings(embeddings, keep=keep["uid"].to_list())
+    settings = DedupSettings.from_config(cfg)
+    frame, stats = dedup(uids, vectors, settings)
+    write_parquet(frame, out)
+    stats = {"scope": scope, **stats, "settings": settings_dict(settings)}
+    write_json(stats, stats_out)
+    log.info("%s dedup: %d images, %d near-duplicate sets, %d removed (%s index%s)", scope,
+             stats["input"], stats["sets"], stats["removed"], stats.get("index"),
+             f", pair recall {stats['recall']['recall']}" if "recall" in stats else "")
+    return stats

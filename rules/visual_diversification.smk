@@ -1,0 +1,196 @@
+# Visual diversification (paper Sec. 3.2): visual fidelity, image information density, perceptual
+# and semantic redundancy, image content safety. The expensive work (decoding, embedding, FAISS,
+# the NSFW network) runs once per shard or batch in its own job; each filter rule then joins its
+# result by uid and applies the configured threshold (danqing/filters/image.py).
+
+
+# Decode each downloaded image once and measure size, std, Laplacian variance and entropy for
+# all four fidelity/density steps (metric values stay on the kept rows for the report).
+rule image_metrics:
+    input:
+        shard=first_step_input(METRIC_STEPS),
+    output:
+        metrics="results/image_metrics/{batch}/{shard}.parquet",
+    log:
+        "results/logs/image_metrics/{batch}/{shard}.log",
+    conda:
+        "../envs/image.yaml"
+    threads: 8
+    resources:
+        mem_mb=lambda wildcards, threads: 1000 + 300 * threads,
+    params:
+        cfg=config["filters"]["image_geometry"]["metrics"],
+    script:
+        "../scripts/image_metrics.py"
+
+
+# Aspect ratio within 1:3..3:1 and shorter original edge > 100 px; undecodable images dropped.
+rule image_geometry:
+    input:
+        shard=step_input("image_geometry"),
+        metrics=rules.image_metrics.output.metrics,
+    output:
+        **step_outputs("image_geometry"),
+    log:
+        step_log("image_geometry"),
+    conda:
+        "../envs/image.yaml"
+    params:
+        step="image_geometry",
+        cfg=config["filters"]["image_geometry"],
+    script:
+        "../scripts/filter_shard.py"
+
+
+# Grayscale pixel standard deviation below 2: no visual content.
+rule low_textual_images:
+    input:
+        shard=step_input("low_textual_images"),
+        metrics=rules.image_metrics.output.metrics,
+    output:
+        **step_outputs("low_textual_images"),
+    log:
+        step_log("low_textual_images"),
+    conda:
+        "../envs/image.yaml"
+    params:
+        step="low_textual_images",
+        cfg=config["filters"]["low_textual_images"],
+    script:
+        "../scripts/filter_shard.py"
+
+
+# Laplacian variance below 1000 at the working resolution: blurry.
+rule blurry_images:
+    input:
+        shard=step_input("blurry_images"),
+        metrics=rules.image_metrics.output.metrics,
+    output:
+        **step_outputs("blurry_images"),
+    log:
+        step_log("blurry_images"),
+    conda:
+        "../envs/image.yaml"
+    params:
+        step="blurry_images",
+        cfg=config["filters"]["blurry_images"],
+    script:
+        "../scripts/filter_shard.py"
+
+
+# 256-bin grayscale entropy below 3 bits: little information.
+rule image_entropy:
+    input:
+        shard=step_input("image_entropy"),
+        metrics=rules.image_metrics.output.metrics,
+    output:
+        **step_outputs("image_entropy"),
+    log:
+        step_log("image_entropy"),
+    conda:
+        "../envs/image.yaml"
+    params:
+        step="image_entropy",
+        cfg=config["filters"]["image_entropy"],
+    script:
+        "../scripts/filter_shard.py"
+
+
+# Image (and caption) embeddings of the rows entering the first embedding step, stored float16
+# per shard, with image-text distances. The only rule that uses a GPU.
+rule image_embeddings:
+    input:
+        shard=first_step_input(EMBEDDING_STEPS),
+    output:
+        embeddings="results/embeddings/{batch}/{shard}.npz",
+        distances="results/embeddings/{batch}/{shard}.distances.parquet",
+    log:
+        "results/logs/image_embeddings/{batch}/{shard}.log",
+    conda:
+        "../envs/gpu.yaml"
+    threads: 4
+    resources:
+        gpu=1,
+        mem_mb=8000,
+    params:
+        cfg=config["embedding"],
+    script:
+        "../scripts/image_embeddings.py"
+
+
+# Near-duplicate sets within one batch (FAISS, cosine distance < beta, union-find); the image
+# nearest each set's centroid is kept.
+rule semantic_dedup_clusters:
+    input:
+        shards=batch_step_inputs("semantic_dedup"),
+        embeddings=batch_embeddings,
+    output:
+        clusters="results/dedup/semantic/{batch}.parquet",
+        stats="results/dedup/semantic/{batch}.json",
+    log:
+        "results/logs/semantic_dedup_clusters/{batch}.log",
+    conda:
+        "../envs/gpu.yaml"
+    threads: 8
+    resources:
+        mem_mb=16000,
+    params:
+        cfg=config["filters"]["semantic_dedup"],
+        scope="batch",
+    script:
+        "../scripts/dedup_clusters.py"
+
+
+# Drop all but the kept representative of each near-duplicate set of the batch.
+rule semantic_dedup:
+    input:
+        shard=step_input("semantic_dedup"),
+        clusters="results/dedup/semantic/{batch}.parquet",
+    output:
+        **step_outputs("semantic_dedup"),
+    log:
+        step_log("semantic_dedup"),
+    conda:
+        "../envs/image.yaml"
+    params:
+        step="semantic_dedup",
+        cfg=config["filters"]["semantic_dedup"],
+    script:
+        "../scripts/filter_shard.py"
+
+
+# P(nsfw) of each image under the ONNX classifier (open_nsfw by default).
+rule nsfw_scores:
+    input:
+        shard=step_input("image_safety"),
+    output:
+        scores="results/nsfw_scores/{batch}/{shard}.parquet",
+    log:
+        "results/logs/nsfw_scores/{batch}/{shard}.log",
+    conda:
+        "../envs/image.yaml"
+    threads: 4
+    resources:
+        mem_mb=4000,
+    params:
+        cfg=config["filters"]["image_safety"],
+    script:
+        "../scripts/nsfw_scores.py"
+
+
+# Drop images whose NSFW score reaches the threshold.
+rule image_safety:
+    input:
+        shard=step_input("image_safety"),
+        scores=rules.nsfw_scores.output.scores,
+    output:
+        **step_outputs("image_safety"),
+    log:
+        step_log("image_safety"),
+    conda:
+        "../envs/image.yaml"
+    params:
+        step="image_safety",
+        cfg=config["filters"]["image_safety"],
+    script:
+        "../scripts/filter_shard.py"

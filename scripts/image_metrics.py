@@ -1,0 +1,11 @@
+"""Snakemake entry point of rule image_metrics: one shard's image metrics table."""
+
+from danqing.image_jobs import shard_image_metrics
+from danqing.runner import setup_logging
+
+# The metric stage's worker processes start by re-importing this file as __mp_main__: only the
+# parent process may run the job.
+if __name__ == "__main__":
+    setup_logging(snakemake.log[0])  # noqa: F821
+    shard_image_metrics(snakemake.input.shard, snakemake.output.metrics,  # noqa: F821
+                        snakemake.params.cfg, snakemake.threads)  # noqa: F821

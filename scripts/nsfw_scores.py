@@ -1,0 +1,8 @@
+"""Snakemake entry point of rule nsfw_scores: one shard's NSFW scores."""
+
+from danqing.image_jobs import shard_nsfw_scores
+from danqing.runner import setup_logging
+
+setup_logging(snakemake.log[0])  # noqa: F821
+shard_nsfw_scores(snakemake.input.shard, snakemake.output.scores,  # noqa: F821
+                  snakemake.params.cfg, snakemake.threads)  # noqa: F821

@@ -1,0 +1,169 @@
+"""The whole pipeline end to end on a slice of the demo corpus, images fetched over real HTTP from
+the demo image server: every image case is dropped by the step its label names, each duplicate set
+keeps exactly one image, and Table 6 has every row, summed from the shards' own counts."""
+
+from __future__ import annotations
+
+import glob
+import json
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pytest
+
+from danqing.demo.server import serve
+from danqing.embed import read_embeddings
+from danqing.steps import STEPS
+from tests.conftest import make_workdir, run_snakemake
+
+pytestmark = pytest.mark.e2e
+
+ALL_STEPS = [step.name for step in STEPS]
+IMAGE_FILTERS = ["image_geometry", "low_textual_images", "blurry_images", "image_entropy"]
+# 700 rows are 100 per batch: one shard per batch.
+DEMO_ROWS = 700
+DOWNLOAD = {"processes": 1, "thread_count": 16, "timeout": 3}
+# The `timeout` case stalls longer than the download timeout.
+SLOW_SECONDS = 10
+
+
+def overrides(port: int) -> dict:
+    return {
+        "demo": {"rows": DEMO_ROWS, "port": port},
+        "partition": {"shard_size": 120},
+        "steps": ALL_STEPS,
+        "filters": {"download_images": DOWNLOAD},
+    }
+
+
+@pytest.fixture(scope="module")
+def full_run(tmp_path_factory):
+    with serve(0, slow_seconds=SLOW_SECONDS) as server:
+        workdir = make_workdir(tmp_path_factory.mktemp("full") / "wf", overrides(server.port))
+        run_snakemake(workdir, timeout=1800)
+    return workdir
+
+
+@pytest.fixture(scope="module")
+def labels(full_run):
+    return pl.read_parquet(full_run / "results/demo/labels.parquet")
+
+
+@pytest.fixture(scope="module")
+def drops(full_run):
+    return pl.read_parquet(full_run / "results/report/drop_reasons.parquet")
+
+
+def kept_uids(workdir, step: str) -> set[str]:
+    files = glob.glob(str(workdir / f"results/steps/{step}/*/s*[0-9].parquet"))
+    return set(pl.concat([pl.read_parquet(f, columns=["uid"]) for f in files])["uid"])
+
+
+def step_input_uids(workdir, step: str) -> set[str]:
+    before = ALL_STEPS[ALL_STEPS.index(step) - 1]
+    return kept_uids(workdir, before)
+
+
+def test_image_cases_are_dropped_by_the_step_their_label_names(full_run, labels, drops):
+    """Per image filter: of the rows it received, it drops the labelled ones (recall) and little
+    else (precision)."""
+    dropped_by = dict(zip(drops["uid"], drops["step"], strict=True))
+    for step in ["download_images", *IMAGE_FILTERS]:
+        entering = step_input_uids(full_run, step)
+        expected = set(labels.filter(pl.col("expected_step") == step)["uid"]) & entering
+        removed = {u for u in entering if dropped_by.get(u) == step}
+        assert expected, f"the demo slice has no {step} case"
+        recall = len(expected & removed) / len(expected)
+        precision = len(expected & removed) / len(removed)
+        assert recall >= 0.9 and precision >= 0.9, (step, recall, precision,
+                                                     sorted(expected ^ removed)[:5])
+    # Download failures are exact: the server's failure cases and nothing else.
+    entering = step_input_uids(full_run, "download_images")
+    expected = set(labels.filter(pl.col("expected_step") == "download_images")["uid"]) & entering
+    assert {u for u in entering if dropped_by.get(u) == "download_images"} == expected
+
+
+def _duplicate_sets(workdir, labels: pl.DataFrame, case: str) -> dict[str, set[str]]:
+    """Photo key -> uids of the original photo and its copies of `case`."""
+    urls = pl.concat([pl.read_parquet(f, columns=["uid", "url"]) for f in
+                      glob.glob(str(workdir / "results/partition/*/s*[0-9].parquet"))])
+    originals = labels.filter(pl.col("image_case") == "photo").join(urls, on="uid").with_columns(
+        key=pl.col("url").str.extract(r"/photo/(\d+)\.jpg$"))
+    uid_of = dict(zip(originals["key"], originals["uid"], strict=True))
+    sets: dict[str, set[str]] = {}
+    for uid, key in labels.filter(pl.col("image_case") == case).select("uid", "dup_of").iter_rows():
+        sets.setdefault(key, {uid_of[key]}).add(uid)
+    return sets
+
+
+@pytest.mark.parametrize(("case", "step"), [
+    ("exact_dup", "semantic_dedup"),
+    ("near_dup", "semantic_dedup"),
+    ("cross_batch_dup", "cross_batch_dedup"),
+])
+def test_each_duplicate_set_keeps_exactly_one_image(full_run, labels, drops, case, step):
+    entering = step_input_uids(full_run, step)
+    kept = kept_uids(full_run, step)
+    reasons = drops.filter(pl.col("step") == step)
+    representative = dict(zip(reasons["uid"], reasons["value"], strict=True))
+    checked = 0
+    for members in _duplicate_sets(full_run, labels, case).values():
+        members &= entering
+        if len(members) < 2:
+            continue
+        checked += 1
+        survivors = members & kept
+        assert len(survivors) == 1, (case, sorted(members), sorted(survivors))
+        (survivor,) = survivors
+        for uid in members - survivors:
+            assert representative[uid] == survivor, (uid, representative.get(uid), survivor)
+    assert checked >= 3, f"only {checked} {case} sets reached {step}"
+
+
+def test_clean_photos_survive_the_image_stages(full_run, labels):
+    """Real-looking photos with clean captions: the image filters, dedup and NSFW keep them."""
+    clean = set(labels.filter(pl.col("expected_step").is_null()
+                              & pl.col("image_case").is_in(["photo", "redirect", "huge"]))["uid"])
+    entering = clean & step_input_uids(full_run, "image_geometry")
+    final = kept_uids(full_run, ALL_STEPS[-1])
+    assert len(entering & final) / len(entering) >= 0.9
+
+
+def test_table_has_every_row_from_the_shard_counts(full_run, drops):
+    table = pl.read_csv(full_run / "results/report/filtration_table.csv")
+    rows = {r["step"]: r for r in table.iter_rows(named=True)}
+    assert set(ALL_STEPS) <= set(rows)
+    for step in ALL_STEPS:
+        records = [json.loads(Path(f).read_text()) for f in
+                   glob.glob(str(full_run / f"results/steps/{step}/*/*.counts.json"))]
+        assert rows[step]["Left Data Num"] == sum(r["kept"] for r in records), step
+        assert drops.filter(pl.col("step") == step).height == sum(r["dropped"] for r in records)
+        for r in records:
+            assert r["input"] == r["kept"] + r["dropped"]
+    assert rows[ALL_STEPS[-1]]["Left Data Num"] == len(kept_uids(full_run, ALL_STEPS[-1]))
+    # No text tower in the offline embedder: the alignment row says so instead of filtering.
+    assert rows["cross_modal_alignment"]["Left Data Num"] == rows["image_safety"]["Left Data Num"]
+    assert "not run" in (rows["cross_modal_alignment"]["Note"] or "")
+    # IVF recall or the exact index is recorded for every dedup run.
+    for path in glob.glob(str(full_run / "results/dedup/*/*.json")):
+        stats = json.loads(Path(path).read_text())
+        assert stats["input"] == stats["kept"] + stats["removed"]
+
+
+def test_embeddings_are_float16_and_aligned_with_uids(full_run):
+    for path in glob.glob(str(full_run / "results/embeddings/*/*.npz")):
+        emb = read_embeddings(path)
+        assert emb.image.dtype == np.float16
+        assert emb.image.shape[0] == len(emb.uids) == len(set(emb.uids))
+        norms = np.linalg.norm(emb.image.astype(np.float32), axis=1)
+        assert np.allclose(norms, 1.0, atol=1e-2)
+
+
+def test_kept_rows_carry_the_image_scores(full_run):
+    final = pl.concat([pl.read_parquet(f) for f in glob.glob(
+        str(full_run / f"results/steps/{ALL_STEPS[-1]}/*/s*[0-9].parquet"))])
+    for column in ("img_std", "img_blur", "img_entropy", "nsfw_score"):
+        assert column in final.columns and final[column].null_count() == 0, column
+    assert (final["img_blur"] >= 1000).all() and (final["img_entropy"] >= 3).all()
+    assert (final["nsfw_score"] < 0.8).all()
