@@ -380,7 +380,11 @@ def dedup(uids, vectors: np.ndarray, settings: DedupSettings = DedupSettings(),
     if n == 0:
         return pl.DataFrame(schema=CLUSTERS_SCHEMA), {"input": 0, "kept": 0, "removed": 0,
                                                       "pairs": 0, "sets": 0, "index": "none"}
-    x = normalise(vectors)
+    # Decide on the rows in uid order, so that the decisions (cluster ids, the IVF training sample)
+    # do not depend on the order the images arrived in; the frame is returned in input order.
+    order = np.argsort(uids.astype(str), kind="stable")
+    uids = uids[order]
+    x = normalise(np.asarray(vectors)[order])
     i, j, info, lists = neighbour_pairs(x, settings, exact)
     labels = union_find(n, i, j)
     representative, distance = choose_representatives(x, labels, uids.astype(str))
@@ -394,6 +398,9 @@ def dedup(uids, vectors: np.ndarray, settings: DedupSettings = DedupSettings(),
         "representative_uid": uids[representative].tolist(),
         "distance_to_centroid": distance.astype(np.float32),
     }, schema=CLUSTERS_SCHEMA)
+    inverse = np.empty_like(order)
+    inverse[order] = np.arange(n)
+    frame = frame.select(pl.all().gather(inverse))
     stats = {
         "input": n, "kept": int(keep.sum()), "removed": int(n - keep.sum()),
         "pairs": int(len(i)), "sets": int((np.bincount(labels, minlength=n) > 1).sum()),

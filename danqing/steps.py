@@ -90,3 +90,8 @@ def previous_step(name: str, enabled: list[str]) -> str | None:
     """The step whose kept rows feed `name` in the chain `enabled` (None: the partition)."""
     index = enabled.index(name)
     return enabled[index - 1] if index > 0 else None
+
+
+def caption_steps() -> list[str]:
+    """The steps that decide on a pair's text and metadata alone (no downloaded image needed)."""
+    return [s.name for s in STEPS if s.stage in (SOURCE, TEXT) and s.name != "download_images"]

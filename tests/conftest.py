@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gzip
+import json
 import os
 import subprocess
 import sys
@@ -42,10 +44,10 @@ def make_workdir(path: Path, overrides: dict | None = None) -> Path:
 def run_snakemake(workdir: Path, *args: str, check: bool = True, timeout: int = 900):
     """Run the workflow's snakemake in `workdir` (config/test.yaml if present)."""
     cmd = [sys.executable, "-m", "snakemake", "--cores", "2", "--directory", str(workdir),
-           "--snakefile", str(workdir / "Snakefile")]
+           "--snakefile", str(workdir / "Snakefile"), *args]
+    # Last: --configfile takes every word after it.
     if (workdir / "config" / "test.yaml").exists():
         cmd += ["--configfile", str(workdir / "config" / "test.yaml")]
-    cmd += list(args)
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
     if check and proc.returncode != 0:
@@ -53,6 +55,50 @@ def run_snakemake(workdir: Path, *args: str, check: bool = True, timeout: int = 
             f"snakemake failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-6000:]}"
         )
     return proc
+
+
+# The whole pipeline on a 700-row slice of the demo corpus (100 pairs a batch, one shard each),
+# images over HTTP from the demo image server: one run shared by the tests of tests/test_workflow.py
+# (pytest -n 2 --dist loadfile keeps them on one worker).
+FULL_RUN_ROWS = 700
+FULL_RUN_DOWNLOAD = {"processes": 1, "thread_count": 16, "timeout": 6}
+FULL_RUN_SLOW_SECONDS = 15  # the demo's `timeout` case stalls past the download timeout
+
+
+@pytest.fixture(scope="session")
+def full_run(tmp_path_factory):
+    from danqing.demo.server import serve
+    from danqing.steps import step_names
+
+    with serve(0, slow_seconds=FULL_RUN_SLOW_SECONDS) as server:
+        workdir = make_workdir(tmp_path_factory.mktemp("full") / "wf", {
+            "demo": {"rows": FULL_RUN_ROWS, "port": server.port},
+            "partition": {"shard_size": 120},
+            "steps": step_names(),
+            "filters": {"download_images": FULL_RUN_DOWNLOAD},
+        })
+        run_snakemake(workdir, timeout=2400)
+    return workdir
+
+
+def write_unbatched_demo(workdir: Path, rows: int, port: int, path: str = "pairs.jsonl") -> None:
+    """The demo corpus (images at 127.0.0.1:port) without its `batch` column, as `path` in
+    `workdir`: the partition then spreads it over partition.num_batches, so a test can run every
+    kind of job on a few shards instead of the demo's 7 batches. Labels land in workdir/demo."""
+    from danqing.demo import corpus
+
+    corpus.write(workdir / "demo", rows, 20260115, port)
+    with (gzip.open(workdir / "demo" / "raw_pairs.jsonl.gz", "rb") as lines,
+          open(workdir / path, "wb") as out):
+        for line in lines:
+            try:
+                record = json.loads(line)
+            except ValueError:
+                out.write(line)  # the corpus's malformed lines stay malformed
+                continue
+            if isinstance(record, dict):
+                record.pop("batch", None)
+            out.write(json.dumps(record, ensure_ascii=False).encode() + b"\n")
 
 
 @pytest.fixture

