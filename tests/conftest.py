@@ -57,10 +57,14 @@ def run_snakemake(workdir: Path, *args: str, check: bool = True, timeout: int = 
     return proc
 
 
-# The whole pipeline on a 700-row slice of the demo corpus (100 pairs a batch, one shard each),
-# images over HTTP from the demo image server: one run shared by the tests of tests/test_workflow.py
-# (pytest -n 2 --dist loadfile keeps them on one worker).
+# The whole pipeline on a 700-row slice of the demo corpus, images over HTTP from the demo image
+# server: one run shared by the tests of tests/test_workflow.py (pytest -n 2 --dist loadfile keeps
+# them on one worker). The demo's 7 batches are merged into 2 (one shard each): exact and near
+# duplicates stay in their batch, and a cross-batch duplicate whose original is in the other merged
+# batch is still one; 2 shards instead of 7 make a third of the jobs.
 FULL_RUN_ROWS = 700
+FULL_RUN_BATCHES = {"b1": "b1", "b2": "b1", "b3": "b1", "b4": "b2", "b5": "b2", "b6": "b2",
+                    "b7": "b2"}
 FULL_RUN_DOWNLOAD = {"processes": 1, "thread_count": 16, "timeout": 6}
 FULL_RUN_SLOW_SECONDS = 15  # the demo's `timeout` case stalls past the download timeout
 
@@ -72,19 +76,23 @@ def full_run(tmp_path_factory):
 
     with serve(0, slow_seconds=FULL_RUN_SLOW_SECONDS) as server:
         workdir = make_workdir(tmp_path_factory.mktemp("full") / "wf", {
-            "demo": {"rows": FULL_RUN_ROWS, "port": server.port},
-            "partition": {"shard_size": 120},
+            "input": {"path": "pairs.jsonl", "format": "jsonl"},
+            "demo": {"port": server.port},
+            "partition": {"shard_size": 1000},
             "steps": step_names(),
             "filters": {"download_images": FULL_RUN_DOWNLOAD},
         })
+        write_unbatched_demo(workdir, FULL_RUN_ROWS, server.port, batches=FULL_RUN_BATCHES)
         run_snakemake(workdir, timeout=2400)
     return workdir
 
 
-def write_unbatched_demo(workdir: Path, rows: int, port: int, path: str = "pairs.jsonl") -> None:
-    """The demo corpus (images at 127.0.0.1:port) without its `batch` column, as `path` in
-    `workdir`: the partition then spreads it over partition.num_batches, so a test can run every
-    kind of job on a few shards instead of the demo's 7 batches. Labels land in workdir/demo."""
+def write_unbatched_demo(workdir: Path, rows: int, port: int, path: str = "pairs.jsonl",
+                         batches: dict[str, str] | None = None) -> None:
+    """The demo corpus (images at 127.0.0.1:port) as `path` in `workdir`, without its `batch`
+    column (the partition then spreads it over partition.num_batches), or with its 7 batches
+    merged as `batches` maps them: a test runs every kind of job on a few shards instead of 7.
+    Labels land in workdir/demo."""
     from danqing.demo import corpus
 
     corpus.write(workdir / "demo", rows, 20260115, port)
@@ -97,7 +105,9 @@ def write_unbatched_demo(workdir: Path, rows: int, port: int, path: str = "pairs
                 out.write(line)  # the corpus's malformed lines stay malformed
                 continue
             if isinstance(record, dict):
-                record.pop("batch", None)
+                batch = record.pop("batch", None)
+                if batches is not None and batch in batches:
+                    record["batch"] = batches[batch]
             out.write(json.dumps(record, ensure_ascii=False).encode() + b"\n")
 
 

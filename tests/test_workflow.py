@@ -6,7 +6,6 @@ keeping exactly one image, and a rerun with nothing to do."""
 from __future__ import annotations
 
 import glob
-import gzip
 import json
 from pathlib import Path
 
@@ -28,7 +27,7 @@ IMAGE_FILTERS = ["image_geometry", "low_textual_images", "blurry_images", "image
 
 @pytest.fixture(scope="module")
 def labels(full_run):
-    return pl.read_parquet(full_run / "results/demo/labels.parquet")
+    return pl.read_parquet(full_run / "demo/labels.parquet")
 
 
 @pytest.fixture(scope="module")
@@ -158,7 +157,7 @@ def test_table_matches_the_shard_outputs(full_run):
     assert left["collected"] == partition_rows
     for step in TEXT_STEPS:
         files = glob.glob(str(full_run / f"results/steps/{step}/*/*[0-9].parquet"))
-        assert len(files) >= 7, step
+        assert len(files) == 2, step
         assert left[step] == sum(pl.read_parquet(f).height for f in files), step
     assert left["final"] == left[ALL_STEPS[-1]]
     md = (full_run / "results/report/filtration_table.md").read_text()
@@ -167,7 +166,7 @@ def test_table_matches_the_shard_outputs(full_run):
 
 
 def test_every_input_row_is_kept_or_has_a_drop_reason(full_run):
-    with gzip.open(full_run / "results/demo/raw_pairs.jsonl.gz") as handle:
+    with open(full_run / "pairs.jsonl", "rb") as handle:
         n_input = sum(1 for line in handle if line.strip())
     drops = pl.read_parquet(full_run / "results/report/drop_reasons.parquet")
     final = pl.concat([pl.read_parquet(f) for f in
