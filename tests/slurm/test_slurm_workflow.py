@@ -79,7 +79,7 @@ rule gpu_probe:
     shell:
         "echo CUDA_VISIBLE_DEVICES=${{{{CUDA_VISIBLE_DEVICES:-unset}}}} > {{output}}"
 """
-RUN_TIMEOUT_S = int(os.environ.get("DQ_SLURM_TIMEOUT_S", "480"))
+RUN_TIMEOUT_S = int(os.environ.get("DQ_SLURM_TIMEOUT_S", "1200"))
 JOB_HEADER = re.compile(r"^\s*(?:local)?(?:rule|checkpoint) (\w+):$")
 JOB_RESOURCES = re.compile(r"^\s*resources: (.*)$")
 
