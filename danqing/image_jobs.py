@@ -19,16 +19,12 @@ from danqing.io import write_json, write_parquet
 log = logging.getLogger("danqing")
 
 
-def _rows(path: str) -> pl.DataFrame:
-    return pl.read_parquet(path)
-
-
 def shard_image_metrics(shard: str, out: str, cfg: dict, threads: int) -> pl.DataFrame:
     """Decode each image of the shard once and measure std, Laplacian variance, entropy, size."""
     from danqing.images.metrics import MetricSettings, metrics_frame
     from danqing.images.store import read_images
 
-    frame = _rows(shard)
+    frame = pl.read_parquet(shard)
     settings = MetricSettings.from_config(cfg)
     processes = cfg.get("threads") or threads
     started = time.perf_counter()
@@ -45,7 +41,7 @@ def shard_embeddings(shard: str, embeddings_out: str, distances_out: str, cfg: d
     from danqing.embed import alignment_frame, embed_items, load_embedder, write_embeddings
     from danqing.images.store import read_images
 
-    frame = _rows(shard)
+    frame = pl.read_parquet(shard)
     embedder = load_embedder(cfg)
     captions = dict(zip(frame["uid"].to_list(), frame["alt_text"].to_list(), strict=True))
     started = time.perf_counter()
@@ -61,7 +57,7 @@ def shard_nsfw_scores(shard: str, out: str, cfg: dict, threads: int) -> None:
     from danqing.images.nsfw import score_images
     from danqing.images.store import read_images
 
-    frame = _rows(shard)
+    frame = pl.read_parquet(shard)
     started = time.perf_counter()
     scores = score_images(read_images(frame), model=cfg.get("model"),
                           batch_size=int(cfg.get("batch_size", 32)), threads=threads)

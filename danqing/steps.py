@@ -92,6 +92,11 @@ def previous_step(name: str, enabled: list[str]) -> str | None:
     return enabled[index - 1] if index > 0 else None
 
 
+def image_steps() -> list[str]:
+    """The steps that decide on the downloaded images (they need download_images)."""
+    return [s.name for s in STEPS if s.stage in (VISUAL, CROSS)]
+
+
 def caption_steps() -> list[str]:
     """The steps that decide on a pair's text and metadata alone (no downloaded image needed)."""
     return [s.name for s in STEPS if s.stage in (SOURCE, TEXT) and s.name != "download_images"]

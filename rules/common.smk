@@ -118,8 +118,19 @@ HAVE_EMBEDDINGS = any(step in STEPS for step in EMBEDDING_STEPS)
 STOP_LISTS = config["filters"]["stop_words"]["lists"]
 
 
+EMBEDDINGS = "results/embeddings/{batch}/{shard}.npz"
+
+
+def wildcard_shards(wildcards):
+    """The shards of the job's batch when it has a batch wildcard, else every shard."""
+    batch = getattr(wildcards, "batch", None)
+    if batch is None:
+        return all_shards()
+    return [(batch, s) for s in partition_manifest()[batch]]
+
+
 def embedding_files(wildcards):
-    return [f"results/embeddings/{b}/{s}.npz" for b, s in all_shards()]
+    return [EMBEDDINGS.format(batch=b, shard=s) for b, s in wildcard_shards(wildcards)]
 
 
 def figure_report(path, figure, kind, caption, category):
@@ -153,12 +164,8 @@ def figure_targets():
 
 # ---- Image stages (rules/download.smk, rules/visual_diversification.smk, rules/cross_modal.smk).
 
-IMAGE_STEPS = [
-    s.name
-    for s in pipeline_steps.STEPS
-    if s.stage in (pipeline_steps.VISUAL, pipeline_steps.CROSS)
-]
-# Steps that decide on the per-image metrics, the embeddings, and the NSFW scores.
+IMAGE_STEPS = pipeline_steps.image_steps()
+# The steps that decide on the per-image metrics of rule image_metrics.
 METRIC_STEPS = (
     "image_geometry",
     "low_textual_images",
@@ -181,35 +188,11 @@ def first_step_input(steps):
     return step_input(enabled[0])
 
 
-def batch_shards(batch):
-    return list(partition_manifest()[batch])
-
-
-def batch_step_inputs(step):
-    """A per-batch input function: every shard of the batch entering `step`."""
+def step_input_files(step):
+    """An input function: every shard entering `step`, of the job's batch when it has one."""
 
     def inputs(wildcards):
         pattern = step_input(step)
-        return [
-            pattern.format(batch=wildcards.batch, shard=s)
-            for s in batch_shards(wildcards.batch)
-        ]
-
-    return inputs
-
-
-def batch_embeddings(wildcards):
-    return [
-        f"results/embeddings/{wildcards.batch}/{s}.npz"
-        for s in batch_shards(wildcards.batch)
-    ]
-
-
-def all_step_inputs(step):
-    """An input function: every shard entering `step`."""
-
-    def inputs(wildcards):
-        pattern = step_input(step)
-        return [pattern.format(batch=b, shard=s) for b, s in all_shards()]
+        return [pattern.format(batch=b, shard=s) for b, s in wildcard_shards(wildcards)]
 
     return inputs

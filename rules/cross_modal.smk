@@ -7,7 +7,7 @@
 rule cross_modal_alignment:
     input:
         shard=step_input("cross_modal_alignment"),
-        distances="results/embeddings/{batch}/{shard}.distances.parquet",
+        distances=rules.image_embeddings.output.distances,
     output:
         **step_outputs("cross_modal_alignment"),
     log:
@@ -25,7 +25,7 @@ rule cross_modal_alignment:
 # above exact_max vectors), never all pairs.
 rule cross_batch_dedup_clusters:
     input:
-        shards=all_step_inputs("cross_batch_dedup"),
+        shards=step_input_files("cross_batch_dedup"),
         embeddings=embedding_files,
     output:
         clusters="results/dedup/cross_batch/clusters.parquet",
@@ -48,7 +48,7 @@ rule cross_batch_dedup_clusters:
 rule cross_batch_dedup:
     input:
         shard=step_input("cross_batch_dedup"),
-        clusters="results/dedup/cross_batch/clusters.parquet",
+        clusters=rules.cross_batch_dedup_clusters.output.clusters,
     output:
         **step_outputs("cross_batch_dedup"),
     log:

@@ -102,7 +102,7 @@ rule image_embeddings:
     input:
         shard=first_step_input(EMBEDDING_STEPS),
     output:
-        embeddings="results/embeddings/{batch}/{shard}.npz",
+        embeddings=EMBEDDINGS,
         distances="results/embeddings/{batch}/{shard}.distances.parquet",
     log:
         "results/logs/image_embeddings/{batch}/{shard}.log",
@@ -122,8 +122,8 @@ rule image_embeddings:
 # nearest each set's centroid is kept.
 rule semantic_dedup_clusters:
     input:
-        shards=batch_step_inputs("semantic_dedup"),
-        embeddings=batch_embeddings,
+        shards=step_input_files("semantic_dedup"),
+        embeddings=embedding_files,
     output:
         clusters="results/dedup/semantic/{batch}.parquet",
         stats="results/dedup/semantic/{batch}.json",
@@ -145,7 +145,7 @@ rule semantic_dedup_clusters:
 rule semantic_dedup:
     input:
         shard=step_input("semantic_dedup"),
-        clusters="results/dedup/semantic/{batch}.parquet",
+        clusters=rules.semantic_dedup_clusters.output.clusters,
     output:
         **step_outputs("semantic_dedup"),
     log:

@@ -82,12 +82,12 @@ def full_run(tmp_path_factory):
             "steps": step_names(),
             "filters": {"download_images": FULL_RUN_DOWNLOAD},
         })
-        write_unbatched_demo(workdir, FULL_RUN_ROWS, server.port, batches=FULL_RUN_BATCHES)
+        write_demo_pairs(workdir, FULL_RUN_ROWS, server.port, batches=FULL_RUN_BATCHES)
         run_snakemake(workdir, timeout=2400)
     return workdir
 
 
-def write_unbatched_demo(workdir: Path, rows: int, port: int, path: str = "pairs.jsonl",
+def write_demo_pairs(workdir: Path, rows: int, port: int, path: str = "pairs.jsonl",
                          batches: dict[str, str] | None = None) -> None:
     """The demo corpus (images at 127.0.0.1:port) as `path` in `workdir`, without its `batch`
     column (the partition then spreads it over partition.num_batches), or with its 7 batches

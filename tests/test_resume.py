@@ -17,7 +17,7 @@ import pytest
 
 from danqing.demo.server import serve
 from danqing.embed import read_embeddings
-from tests.conftest import ROOT, make_workdir, run_snakemake, write_unbatched_demo
+from tests.conftest import ROOT, make_workdir, run_snakemake, write_demo_pairs
 
 # One worker runs the reference once for every kill point (pytest -n 2 --dist loadfile).
 pytestmark = pytest.mark.e2e
@@ -108,7 +108,7 @@ def server():
 
 def new_workdir(path: Path, port: int) -> Path:
     workdir = make_workdir(path, overrides(port))
-    write_unbatched_demo(workdir, ROWS, port)
+    write_demo_pairs(workdir, ROWS, port)
     return workdir
 
 

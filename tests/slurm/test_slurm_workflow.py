@@ -32,7 +32,7 @@ import pytest
 import yaml
 
 from danqing.demo.server import serve
-from tests.conftest import ROOT, make_workdir, write_unbatched_demo
+from tests.conftest import ROOT, make_workdir, write_demo_pairs
 from tests.slurm.cluster import (
     ETC_CONF,
     Cluster,
@@ -89,7 +89,7 @@ def workflow_copy(path: Path, port: int) -> Path:
     edits made to the checkout meanwhile), with the GPU probe rule added to the Snakefile, and the
     demo pairs whose images the server on `port` serves."""
     workdir = make_workdir(path, {**OVERRIDES, "demo": {"port": port}})
-    write_unbatched_demo(workdir, DEMO_ROWS, port)
+    write_demo_pairs(workdir, DEMO_ROWS, port)
     for link in [*workdir.iterdir(), *(workdir / "config").iterdir()]:
         if link.is_symlink():
             target = link.resolve()
