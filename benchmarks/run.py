@@ -171,25 +171,32 @@ def _embed_rates(embedder, forward, images: list[bytes], texts: list[str] | None
 
 
 def _effnet(device: str, images: list[bytes], batch: int) -> dict:
-    import torch
 
     from danqing.embed import load_embedder
     from danqing.embed.efficientnet_lite import EMBED_BLUR_SIGMA, pixels
 
     embedder = load_embedder({"model": "efficientnet-lite0", "batch_size": batch}, device=device)
+    forward = _network_timer(
+        lambda imgs: pixels(imgs, EMBED_BLUR_SIGMA).to(embedder.device),
+        embedder.model.features,
+        batch,
+    )
+    return _embed_rates(embedder, forward, images, None)
+
+
+def _network_timer(prepare, network, batch: int):
+    """forward(images) -> seconds spent in `network` alone, on batches prepared beforehand."""
+    import torch
 
     def forward(imgs: list[bytes]) -> float:
-        batches = [
-            pixels(imgs[s : s + batch], EMBED_BLUR_SIGMA).to(embedder.device)
-            for s in range(0, len(imgs), batch)
-        ]
+        batches = [prepare(imgs[s : s + batch]) for s in range(0, len(imgs), batch)]
         with torch.inference_mode():
             start = time.perf_counter()
             for x in batches:
-                embedder.model.features(x).float().cpu()
+                network(x).float().cpu()
             return time.perf_counter() - start
 
-    return _embed_rates(embedder, forward, images, None)
+    return forward
 
 
 def random_clip_checkpoint(path: Path, architecture: str = "ViT-L-14") -> Path:
@@ -212,20 +219,11 @@ def _clip(device: str, images: list[bytes], texts: list[str], batch: int, checkp
     from danqing.embed.preprocess import clip_batch
 
     embedder = ChineseClipEmbedder(checkpoint, "ViT-L-14", device=device, batch_size=batch)
-
-    def forward(imgs: list[bytes]) -> float:
-        batches = [
-            torch.from_numpy(clip_batch(imgs[s : s + batch], embedder.resolution)).to(
-                embedder.device
-            )
-            for s in range(0, len(imgs), batch)
-        ]
-        with torch.inference_mode():
-            start = time.perf_counter()
-            for x in batches:
-                embedder.model.encode_image(x).float().cpu()
-            return time.perf_counter() - start
-
+    forward = _network_timer(
+        lambda imgs: torch.from_numpy(clip_batch(imgs, embedder.resolution)).to(embedder.device),
+        embedder.model.encode_image,
+        batch,
+    )
     return _embed_rates(embedder, forward, images, texts)
 
 
