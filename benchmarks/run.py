@@ -171,7 +171,6 @@ def _embed_rates(embedder, forward, images: list[bytes], texts: list[str] | None
 
 
 def _effnet(device: str, images: list[bytes], batch: int) -> dict:
-
     from danqing.embed import load_embedder
     from danqing.embed.efficientnet_lite import EMBED_BLUR_SIGMA, pixels
 
