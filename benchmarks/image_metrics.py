@@ -28,6 +28,7 @@ import cv2
 import numpy as np
 from PIL import Image, ImageDraw, ImageEnhance, ImageFont
 
+from danqing.images import area_resize
 from danqing.images.metrics import (
     MetricSettings,
     decode_gray,
@@ -268,13 +269,6 @@ def benchmark_images(count: int, seed: int = 3) -> list[bytes]:
     return out
 
 
-def _rate(fn, images: list[bytes]) -> float:
-    start = time.perf_counter()
-    for data in images:
-        fn(data)
-    return len(images) / (time.perf_counter() - start)
-
-
 def pil_decode(data: bytes) -> None:
     Image.open(io.BytesIO(data)).convert("RGB")
 
@@ -283,23 +277,39 @@ def cv2_decode(data: bytes) -> None:
     cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_COLOR)
 
 
-def run(count: int = 400, quick: bool = False) -> list[dict]:
+def run(count: int = 400, quick: bool = False, rounds: int = 3) -> list[dict]:
+    """Rates per core over `rounds` passes in which every image is decoded by Pillow, by OpenCV
+    and run through the stage one right after the other: on a shared machine the speed drifts
+    over seconds, and rates measured one after the other would compare the drift, not the code."""
     count = 66 if quick else count
+    rounds = 1 if quick else rounds
     settings = MetricSettings()
     images = benchmark_images(count)
     cv2.setNumThreads(1)  # per core, as in the worker processes
-    for data in images[:5]:  # warm-up (imports, allocator)
+    # Warm-up (imports, the compiled downscale kernels, allocator): steady state is measured.
+    area_resize.warm_up()
+    for data in images[:5]:
         pil_decode(data), cv2_decode(data), image_metrics(data, settings)
-    pil_rate = _rate(pil_decode, images)
-    cv2_rate = _rate(cv2_decode, images)
-    stage_rate = _rate(lambda d: image_metrics(d, settings), images)
+    methods = (pil_decode, cv2_decode, lambda d: image_metrics(d, settings))
+    seconds = [0.0] * len(methods)
+    clock = time.perf_counter
+    for r in range(rounds):
+        order = [(r + k) % len(methods) for k in range(len(methods))]  # no method always first
+        for data in images:
+            for i in order:
+                start = clock()
+                methods[i](data)
+                seconds[i] += clock() - start
+    pil_rate, cv2_rate, stage_rate = (rounds * len(images) / s for s in seconds)
     cores = os.cpu_count() or 1
+    stream = images * max(1, 2_000 // len(images))  # enough work to amortise worker start-up
     start = time.perf_counter()
-    for _ in iter_metrics(((str(i), d) for i, d in enumerate(images)), settings, cores):
+    for _ in iter_metrics(((str(i), d) for i, d in enumerate(stream)), settings, cores):
         pass
-    parallel_rate = len(images) / (time.perf_counter() - start)
+    parallel_rate = len(stream) / (time.perf_counter() - start)
     mean_kb = sum(map(len, images)) / len(images) / 1024
-    print(f"{len(images)} JPEGs (q=90), mean {mean_kb:.0f} KiB, longer edge 384..1024 px")
+    print(f"{len(images)} JPEGs (q=90), mean {mean_kb:.0f} KiB, longer edge 384..1024 px; "
+          f"per-core rates over {rounds} interleaved round(s)")
     return [
         {"stage": "pure JPEG decode, Pillow RGB", "value": pil_rate, "ratio": None},
         {"stage": "pure JPEG decode, OpenCV BGR", "value": cv2_rate, "ratio": None},

@@ -14,6 +14,7 @@ child's tree). The stage benchmarks are the modules next to this one, imported, 
     image_metrics   benchmarks.image_metrics    decode + std/blur/entropy vs pure JPEG decode
     download        benchmarks.download         img2dataset vs the demo server's raw serving rate
     embeddings      danqing.embed               full embed_images vs the network's forward alone
+    image_safety    danqing.images.nsfw         open_nsfw scoring vs the ONNX forward pass alone
     dedup           benchmarks.dedup            FAISS IVF vs exact search: speed-up, pair recall
     dag             benchmarks.dag_scale        snakemake -n for N per-shard jobs
 
@@ -39,7 +40,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 TARGETS = {"text": 0.70, "image_metrics": 0.80, "dedup_recall": 0.99, "dedup_speedup": 20.0}
-STAGES = ("text", "image_metrics", "embeddings", "dedup", "dag", "download")
+STAGES = ("text", "image_metrics", "embeddings", "image_safety", "dedup", "dag", "download")
 
 QUICK = {
     "text_rows": 1_000,
@@ -50,6 +51,7 @@ QUICK = {
     "download_images": 30,
     "download_processes": 1,
     "embed_images": 4,
+    "nsfw_images": 8,
     "clip_images": 0,
     "clip_texts": 0,
     "dedup_sizes": [5_000, 20_000],
@@ -67,6 +69,7 @@ FULL = {
     "download_images": 1_000,
     "download_processes": None,
     "embed_images": 128,
+    "nsfw_images": 128,
     "clip_images": 8,
     "clip_texts": 64,
     "dedup_sizes": [100_000, 1_000_000],
@@ -259,6 +262,37 @@ def child_embeddings(p: dict) -> dict:
     return out
 
 
+def child_image_safety(p: dict) -> dict:
+    """Per-core rates (onnxruntime intra-op threads = 1) of the NSFW scoring the nsfw_scores
+    rule runs (decode + open_nsfw preprocessing + ONNX forward, batches of 32), of the forward
+    pass alone on the already preprocessed batches (the ceiling) and of the preprocessing alone."""
+    import numpy as np
+
+    from benchmarks.image_metrics import benchmark_images
+    from danqing.images import nsfw
+
+    batch = 32
+    images = benchmark_images(p["images"])
+    items = [(str(i), data) for i, data in enumerate(images)]
+    model = str(nsfw.default_model_path())
+    session = nsfw.load_session(model, 1)
+    nsfw.score_images(items[:2], batch_size=batch, threads=1)  # warm-up
+    stage_s = _timed(lambda: nsfw.score_images(items, batch_size=batch, threads=1))
+    arrays: list = []
+    preprocess_s = _timed(lambda: arrays.extend(nsfw.preprocess(data) for data in images))
+    batches = [np.stack(arrays[s : s + batch]) for s in range(0, len(arrays), batch)]
+    name = session.get_inputs()[0].name
+    forward_s = _timed(lambda: [session.run(None, {name: x}) for x in batches])
+    n = len(images)
+    return {
+        "images": n,
+        "batch": batch,
+        "images_per_s": n / stage_s,
+        "forward_per_s": n / forward_s,
+        "preprocess_per_s": n / preprocess_s,
+    }
+
+
 def child_dedup(p: dict) -> dict:
     from benchmarks.dedup import run_size
     from danqing.config import load
@@ -288,6 +322,7 @@ CHILDREN = {
     "metrics_shard": child_metrics_shard,
     "download": child_download,
     "embeddings": child_embeddings,
+    "image_safety": child_image_safety,
     "dedup": child_dedup,
     "dag": child_dag,
 }
@@ -520,6 +555,21 @@ def bench_embeddings(sizes: dict, logs: Path, say: Report, done: dict) -> dict:
     return r
 
 
+def bench_image_safety(sizes: dict, logs: Path, say: Report, done: dict) -> dict:
+    r = run_child("image_safety", {"images": sizes["nsfw_images"]}, logs)
+    r["ratio"] = r["images_per_s"] / r["forward_per_s"]
+    say(
+        f"[image_safety] open_nsfw (ONNX, onnxruntime CPU, 1 thread) on {r['images']} stored-size "
+        f"JPEGs, batches of {r['batch']}"
+    )
+    say(
+        f"  NSFW scoring            {r['images_per_s']:>10,.1f} images/s/core | ceiling ONNX "
+        f"forward alone {r['forward_per_s']:,.1f} | ratio {r['ratio']:.2f} (decode + open_nsfw "
+        f"preprocessing alone {r['preprocess_per_s']:,.1f} images/s)"
+    )
+    return r
+
+
 def bench_dedup(sizes: dict, logs: Path, say: Report, done: dict) -> dict:
     runs = []
     say(
@@ -634,6 +684,15 @@ def memory_table(res: dict, shard: int) -> list[dict]:
             ),
             "how": "measured peak + the shard's float16 outputs (computed: rows x dim x 2 B"
             " per tower)",
+        }
+    )
+    s = res["image_safety"]
+    rows.append(
+        {
+            "stage": "image_safety (NSFW scores)",
+            "measured": f"{s['_peak_rss_mib']:,.0f} MiB at {s['images']:,} images",
+            "at_shard_mib": None,
+            "how": "not extrapolated (batches streamed; per row only the uid and score are kept)",
         }
     )
     for dd in res["dedup"]["runs"]:
@@ -755,11 +814,11 @@ def projection(res: dict) -> dict:
             )
         elif step.name == "image_safety":
             add(
-                step.name,
+                "image_safety (open_nsfw scores)",
                 step.name,
                 inputs[step.name],
-                None,
-                "NSFW classifier: not benchmarked yet",
+                res["image_safety"]["images_per_s"],
+                "decode + preprocessing + ONNX ResNet-50 on the CPU; onnxruntime-gpu not measured",
             )
         elif step.name == "cross_modal_alignment":
             add(
@@ -899,6 +958,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--images", type=int, help="image-metric benchmark JPEGs")
     parser.add_argument("--download-images", type=int)
     parser.add_argument("--embed-images", type=int)
+    parser.add_argument("--nsfw-images", type=int)
     parser.add_argument("--clip-images", type=int, help="0 skips Chinese-CLIP ViT-L/14")
     parser.add_argument("--dedup-sizes", type=int, nargs="+")
     parser.add_argument("--dedup-dim", type=int)
@@ -918,6 +978,7 @@ def main(argv: list[str] | None = None) -> int:
         "images",
         "download_images",
         "embed_images",
+        "nsfw_images",
         "clip_images",
         "dedup_sizes",
         "dedup_dim",
@@ -951,6 +1012,7 @@ def main(argv: list[str] | None = None) -> int:
         "image_metrics": bench_image_metrics,
         "download": bench_download,
         "embeddings": bench_embeddings,
+        "image_safety": bench_image_safety,
         "dedup": bench_dedup,
         "dag": bench_dag,
     }

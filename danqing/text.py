@@ -95,7 +95,29 @@ def normalise_for_matching(text: str) -> str:
     Spam writes "加 微 信" or "加-微-信" to evade plain substring search; matching on this form
     catches those while lexicon terms (normalised the same way) still match themselves.
     """
-    return _NOT_ALNUM.sub("", unicodedata.normalize("NFKC", text).lower())
+    # Most Chinese captions are NFKC-normalised but for their full-width punctuation, which NFKC
+    # maps to ASCII punctuation that is removed anyway: removing it first and checking (~30x
+    # cheaper than normalising) gives the same result without normalising.
+    stripped = text.translate(_NFKC_PUNCTUATION)
+    if not unicodedata.is_normalized("NFKC", stripped):
+        stripped = unicodedata.normalize("NFKC", text)
+    return _NOT_ALNUM.sub("", stripped.lower())
+
+
+def _nfkc_punctuation() -> dict[int, None]:
+    """CJK and full-width characters whose NFKC form is punctuation, symbols or spaces only (no
+    letter, digit or combining mark): they vanish from the matching form in any context."""
+    table = {}
+    for code in [*range(0x3000, 0x3040), *range(0xFE10, 0xFE70), *range(0xFF00, 0xFFEF)]:
+        char = chr(code)
+        form = unicodedata.normalize("NFKC", char)
+        if (form != char and not unicodedata.combining(char)
+                and not any(c.isalnum() or c == "_" or unicodedata.combining(c) for c in form)):
+            table[code] = None
+    return table
+
+
+_NFKC_PUNCTUATION = _nfkc_punctuation()
 
 
 def read_word_list(path: str | os.PathLike) -> list[str]:

@@ -16,7 +16,7 @@ from pathlib import Path
 from danqing.steps import STEPS
 
 ROOT = Path(__file__).resolve().parent.parent
-STAGES = {"text", "image_metrics", "embeddings", "dedup", "dag", "download"}
+STAGES = {"text", "image_metrics", "embeddings", "image_safety", "dedup", "dag", "download"}
 
 
 def stage_blocks(stdout: str) -> dict[str, str]:
@@ -56,6 +56,7 @@ def test_quick_run_reports_every_stage(tmp_path):
     assert "server raw rate" in blocks["download"]
     assert "efficientnet-lite0" in blocks["embeddings"]
     assert "no GPU here" in blocks["embeddings"] or "/s on " in blocks["embeddings"]
+    assert "ceiling ONNX forward alone" in blocks["image_safety"]
 
     results = json.loads((out / "results.json").read_text())
     assert results["meta"]["shard_size"] > 0 and results["meta"]["quick"] is True
@@ -72,6 +73,7 @@ def test_quick_run_reports_every_stage(tmp_path):
     assert rows["language_control"]["rows"] == 1_047_085_609
     assert rows["text_safety"]["rows"] == STEPS[0].paper_left
     assert results["projection"]["total_core_hours"]["efficientnet-lite0"] > 0
+    assert rows["image_safety (open_nsfw scores)"]["core_hours"] > 0
 
     projection = (out / "projection.md").read_text()
     for step in STEPS:

@@ -8,6 +8,7 @@ import pytest
 from PIL import Image, ImageDraw, ImageFont
 
 from danqing import config
+from danqing.images.area_resize import area_downscale
 from danqing.images.metrics import (
     METRICS_SCHEMA,
     MetricSettings,
@@ -124,6 +125,32 @@ def test_working_size_only_shrinks():
     assert working_size(1024, 768, 512) == (512, 384)
     assert working_size(300, 200, 512) == (300, 200)
     assert aspect_ratio(300, 100) == 3.0 and aspect_ratio(100, 300) == 3.0
+
+
+def test_area_downscale_is_byte_identical_to_opencv_inter_area():
+    rng = np.random.default_rng(7)
+    sizes = [((683, 1024), (512, 342)), ((534, 800), (512, 342)), ((640, 640), (512, 512)),
+             ((1024, 1024), (512, 512)), ((1, 900), (512, 1)), ((900, 2), (1, 512)),
+             ((600, 513), (512, 438)), ((4000, 3000), (384, 512))]
+    for _ in range(120):  # random shapes and factors, including large and near-1 factors
+        height, width = (int(v) for v in rng.integers(1, 1600, 2))
+        target = (max(1, round(width * rng.uniform(0.05, 1))),
+                  max(1, round(height * rng.uniform(0.05, 1))))
+        sizes.append(((height, width), target))
+    for (height, width), target in sizes:
+        gray = rng.integers(0, 256, (height, width), dtype=np.uint8)
+        if width > 8 and height > 8:
+            gray = cv2.GaussianBlur(gray, (0, 0), 1.2)  # smooth, like photos: many near-ties
+        expected = cv2.resize(gray, target, interpolation=cv2.INTER_AREA)
+        np.testing.assert_array_equal(area_downscale(gray, target), expected,
+                                      err_msg=f"{(width, height)} -> {target}")
+
+
+def test_area_downscale_on_a_real_photo_matches_opencv():
+    gray = cv2.cvtColor(np.asarray(photo("china")), cv2.COLOR_RGB2GRAY)  # 640 x 427
+    target = working_size(gray.shape[1], gray.shape[0], 512)
+    np.testing.assert_array_equal(area_downscale(gray, target),
+                                  cv2.resize(gray, target, interpolation=cv2.INTER_AREA))
 
 
 # --- calibration: real photos pass, degraded images fail -------------------------------------

@@ -172,3 +172,53 @@ def test_text_filters_keep_nearly_all_human_captions():
         if step in caption_steps():
             df = funcs[step](df, CFG[step]).kept
     assert df.height >= 0.98 * len(captions)
+
+
+# --- fast paths give exactly what the plain definitions give ---------------------------------
+
+
+def _mixed_strings(count: int, seed: int = 1) -> list[str]:
+    """Every BMP character alone, runs of three of each, and random mixes of ASCII, CJK and
+    full-width punctuation, spaces, combining marks, emoji and compatibility characters."""
+    import random
+
+    rng = random.Random(seed)
+    bmp = [chr(c) for c in range(0x20, 0x10000) if not 0xD800 <= c < 0xE000]
+    pool = [chr(c) for c in [*range(0x20, 0x7F), *range(0x3000, 0x3040), *range(0xFE10, 0xFE70),
+                             *range(0xFF00, 0xFFEF), 0x9, 0xA, 0x301, 0x308, 0xE9, 0xB7, 0x2014,
+                             0x2026, 0x201C, 0x2122, 0x2460, 0x4E2D, 0x6587, 0xFE0F, 0x1F600,
+                             0x20000]]
+    mixes = ["".join(rng.choice(pool) for _ in range(rng.randint(0, 12))) for _ in range(count)]
+    return bmp + [" " + c * 3 for c in bmp[:0x3100]] + mixes
+
+
+def test_clean_caption_fast_path_is_exact():
+    def plain(t: str) -> str:
+        kept = text._REPEATED_PUNCT.sub(r"\1", text._NOISE.sub("", t))
+        return text._SPACES.sub(" ", kept).strip()
+
+    for sample in _mixed_strings(30_000):
+        assert text.clean_caption(sample) == plain(sample), repr(sample)
+
+
+def test_lexicon_matching_form_fast_path_is_exact():
+    import unicodedata
+
+    from danqing.text import _NOT_ALNUM, normalise_for_matching
+
+    for sample in _mixed_strings(30_000, seed=2):
+        expected = _NOT_ALNUM.sub("", unicodedata.normalize("NFKC", sample).lower())
+        assert normalise_for_matching(sample) == expected, repr(sample)
+
+
+def test_unk_prefilter_and_stop_word_number_test_are_exact():
+    from danqing import cnclip
+
+    tok = cnclip.tokenizer(None)
+    samples = _mixed_strings(3_000, seed=3)[::7] + ["a" * 201, "中" + "x" * 250, "12.5%", "三"]
+    expected = [sum(t == "[UNK]" for t in tok.tokenize(s)) for s in samples]
+    assert text.count_unk(samples) == expected
+    words = ["12.5%", "3/4", "+86", "中文", "abc", "１２", "2026-11", "", "٣"]
+    assert text.content_words(words, frozenset()) == [
+        w for w in words if not text._NUMBER.match(w)
+    ]

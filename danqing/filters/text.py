@@ -98,7 +98,8 @@ _NUMBER = re.compile(r"^[\d.,:%/+\-]+$")
 
 def content_words(words: list[str], stop: frozenset[str]) -> list[str]:
     """Words that are neither stop words nor bare numbers."""
-    return [w for w in words if w.lower() not in stop and not _NUMBER.match(w)]
+    # isalpha() first: most words are all letters or Han, never a number, and the test is cheap.
+    return [w for w in words if w.lower() not in stop and (w.isalpha() or not _NUMBER.match(w))]
 
 
 def stop_words(df: pl.DataFrame, cfg: dict) -> StepResult:
@@ -139,14 +140,22 @@ def _unk_free_chars(vocab: str | None) -> frozenset[str]:
     return frozenset(safe)
 
 
-def _needs_full_tokenizer(text: str, safe: frozenset[str]) -> bool:
-    for ch in set(text) - safe:
-        if ch.isspace() or unicodedata.category(ch) in ("Mn", "Cc", "Cf"):
-            continue
-        # The tokenizer lower-cases and strips accents (NFD, then drops the marks).
-        folded = unicodedata.normalize("NFD", ch.lower())
-        if not all(c in safe or unicodedata.category(c) == "Mn" for c in folded):
-            return True
+@functools.cache
+def _unsafe_char(vocab: str | None) -> re.Pattern:
+    """Matches any character outside _unk_free_chars: a caption without one (most Chinese
+    captions) is decided by one C-level scan instead of a Python set of its characters."""
+    return re.compile("[^" + "".join(re.escape(c) for c in sorted(_unk_free_chars(vocab))) + "]")
+
+
+def _needs_full_tokenizer(text: str, safe: frozenset[str], unsafe: re.Pattern) -> bool:
+    if unsafe.search(text):
+        for ch in set(text) - safe:
+            if ch.isspace() or unicodedata.category(ch) in ("Mn", "Cc", "Cf"):
+                continue
+            # The tokenizer lower-cases and strips accents (NFD, then drops the marks).
+            folded = unicodedata.normalize("NFD", ch.lower())
+            if not all(c in safe or unicodedata.category(c) == "Mn" for c in folded):
+                return True
     # WordPiece gives up (one [UNK]) on a word longer than 200 characters.
     return len(text) > 200 and any(len(w) > 200 for w in text.split())
 
@@ -159,8 +168,11 @@ def count_unk(texts: list[str], vocab: str | None = None) -> list[int]:
     """
     tok = cnclip.tokenizer(vocab)
     safe = _unk_free_chars(vocab)
+    unsafe = _unsafe_char(vocab)
     return [
-        sum(1 for t in tok.tokenize(text) if t == "[UNK]") if _needs_full_tokenizer(text, safe) else 0
+        sum(1 for t in tok.tokenize(text) if t == "[UNK]")
+        if _needs_full_tokenizer(text, safe, unsafe)
+        else 0
         for text in texts
     ]
 
@@ -207,10 +219,20 @@ _NOISE = regex.compile(
 )
 _REPEATED_PUNCT = re.compile(r"([^\w\s])\1{2,}")
 _SPACES = re.compile(r"\s+")
+# What a caption must contain for clean_caption to change it: a character outside Han, ASCII
+# (bar the modifier symbols ^ and `) and common CJK punctuation (none of them noise), a space
+# that is doubled, leading or trailing, or a run of three equal punctuation marks. Most captions
+# have none, and this one C-level scan is cheaper than the Unicode-property substitution.
+_MAYBE_NOISY = re.compile(
+    r"[^\u4e00-\u9fff\x20-\x5d\x5f\x61-\x7e，。、：；！？（）《》〈〉“”‘’【】「」『』…—·]"
+    r"|\s\s|^\s|\s$|([^\w\s])\1\1"
+)
 
 
 def clean_caption(text: str) -> str:
     """Remove emoji and special characters; squeeze runs of repeated punctuation and spaces."""
+    if not _MAYBE_NOISY.search(text):
+        return text
     kept = _REPEATED_PUNCT.sub(r"\1", _NOISE.sub("", text))
     return _SPACES.sub(" ", kept).strip()
 

@@ -36,10 +36,10 @@ lifts a 4-colour posterized photo to 3.3..5.4 bits and a dense anti-aliased text
 under the paper's literal 256-bin entropy those are not "low information", and are kept.
 
 Speed: JPEGs are decoded luma-only by libjpeg through OpenCV (no colour conversion), std and
-entropy come from one histogram, the Laplacian runs in int16. Per core this runs at ~0.7x a plain
-OpenCV colour decode and ~0.9-0.96x a Pillow RGB decode of the same stored JPEGs
-(`python -m benchmarks.image_metrics`); nearly all the difference is the INTER_AREA downscale to
-the working resolution (~3 ms for an 800 px image), which the blur calibration needs. Reduced-size
+entropy come from one histogram, the Laplacian runs in int16, and the INTER_AREA downscale is
+danqing.images.area_resize's byte-identical port of OpenCV's (OpenCV's own generic path cost
+1-2 ms per web-sized image, as much as the decode). Per core the stage runs at ~0.85-0.9x a plain
+OpenCV colour decode of the same stored JPEGs (`python -m benchmarks.image_metrics`). Reduced-size
 JPEG decoding (Pillow `draft`, DCT scaling) was measured and not adopted: decoding straight to
 the working size moves the Laplacian variance by up to 37% (to 2x the working size: 10%).
 """
@@ -55,6 +55,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 import polars as pl
+
+from danqing.images import area_resize
 
 METRICS_SCHEMA = {
     "uid": pl.String,
@@ -207,8 +209,7 @@ def image_metrics(data: bytes, settings: MetricSettings = MetricSettings()) -> d
         }
     height, width = gray.shape
     target = working_size(width, height, settings.working_max_edge)
-    working = gray if target == (width, height) else cv2.resize(
-        gray, target, interpolation=cv2.INTER_AREA)
+    working = gray if target == (width, height) else area_resize.area_downscale(gray, target)
     counts = gray_histogram(gray)
     return {
         "img_width": width,
@@ -223,6 +224,7 @@ def image_metrics(data: bytes, settings: MetricSettings = MetricSettings()) -> d
 def _worker_init() -> None:
     # One process per core already; OpenCV's own threads would only oversubscribe the cores.
     cv2.setNumThreads(1)
+    area_resize.warm_up()
 
 
 def _metrics_of(item: tuple[str, bytes, MetricSettings]) -> dict:
@@ -234,7 +236,7 @@ def iter_metrics(
     images: Iterable[tuple[str, bytes]],
     settings: MetricSettings = MetricSettings(),
     processes: int | None = None,
-    chunksize: int = 16,
+    chunksize: int = 64,
 ) -> Iterator[dict]:
     """Metrics of (uid, encoded bytes) pairs, in input order, over `processes` worker processes
     (None: all cores; 1: in this process)."""
@@ -244,7 +246,9 @@ def iter_metrics(
         yield from map(_metrics_of, items)
         return
     # forkserver, not fork: a fork of a process whose OpenCV thread pool is running deadlocks.
+    # The server imports numba once for all workers (forkserver_preload).
     context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(["danqing.images.area_resize"])
     with context.Pool(processes, initializer=_worker_init) as pool:
         yield from pool.imap(_metrics_of, items, chunksize=chunksize)
 

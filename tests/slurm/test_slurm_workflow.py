@@ -25,6 +25,7 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 
 import polars as pl
@@ -173,6 +174,25 @@ class Runs:
     timings: dict[str, float] = field(default_factory=dict)
 
 
+def timeline(jobs: list[SlurmJob]) -> list[str]:
+    """One line per SLURM job: submitted (s after the first submission), queued s, ran s, rules:
+    where the run's time goes."""
+    def seconds(job: SlurmJob, key: str) -> float:
+        return datetime.fromisoformat(job.fields[key]).timestamp()
+
+    timed = [j for j in jobs if all(j.fields.get(k, "Unknown") != "Unknown"
+                                    for k in ("SubmitTime", "StartTime", "EndTime"))]
+    if not timed:
+        return []
+    first = min(seconds(j, "SubmitTime") for j in timed)
+    lines = ["submit  queued  ran  rules (SLURM job)"]
+    for job in sorted(timed, key=lambda j: seconds(j, "SubmitTime")):
+        submit, start, end = (seconds(job, k) for k in ("SubmitTime", "StartTime", "EndTime"))
+        lines.append(f"{submit - first:6.0f} {start - submit:7.0f} {end - start:4.0f}  "
+                     f"{','.join(sorted(job.rules))} ({job.fields['JobId']})")
+    return lines
+
+
 def snakemake_command(workdir: Path, *args: str) -> list[str]:
     cmd = [sys.executable, "-m", "snakemake", "--directory", str(workdir),
            "--snakefile", str(workdir / "Snakefile"),
@@ -231,6 +251,7 @@ def runs(tmp_path_factory) -> Runs:
         pytest.fail(f"the local run failed:\n{(base / 'local.log').read_text()[-6000:]}")
     executed = sum(len(job.jobs) for job in slurm_jobs)
     print(f"\nSLURM test: {timings}; {len(slurm_jobs)} SLURM jobs ran {executed} Snakemake jobs")
+    print("\n".join(timeline(slurm_jobs)))
     return Runs(slurm_dir, local_dir, log, slurm_jobs, cluster, timings)
 
 
