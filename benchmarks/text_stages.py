@@ -46,11 +46,10 @@ def _timed(fn) -> float:
     return time.perf_counter() - start
 
 
-def run(rows: int = 50_000, quick: bool = False, rounds: int = 3) -> list[dict]:
+def run(rows: int = 50_000, quick: bool = False, chunk: int = 5_000, passes: int = 3) -> list[dict]:
     rows = 3_000 if quick else rows
     cfg = config.load()
     frame = make_frame(rows)
-    texts = frame["alt_text"].to_list()
     # Warm up everything loaded once per job (dictionaries, models) so that rates are per row.
     segment("预热"), jieba_frequencies(), load_fasttext(str(lid176_path())), _opencc("t2s")
     funcs = registry()
@@ -58,44 +57,66 @@ def run(rows: int = 50_000, quick: bool = False, rounds: int = 3) -> list[dict]:
     for step in TEXT_STEPS:
         warm = funcs[step](warm, cfg["filters"][step]).kept if warm.height else warm
 
-    words = [" ".join(segment(t)) for t in texts]
     model = load_fasttext(str(lid176_path()))
     cc = _opencc("t2s")
-    # Rounds alternate the ceilings and the chain and keep each one's fastest: on a shared machine
-    # the speed drifts over the tens of seconds one pass takes, and a single pass of each, one
-    # after the other, would compare the drift as much as the code.
-    seg_s = ft_s = cc_s = total_s = float("inf")
-    step_s: dict[str, tuple[int, float]] = {}
-    for _ in range(1 if quick else rounds):
-        seg_s = min(seg_s, _timed(lambda: [segment(t) for t in texts]))
-        ft_s = min(ft_s, _timed(lambda: predict(model, words, k=5)))
-        cc_s = min(cc_s, _timed(lambda: [cc.convert(t) for t in texts]))
-        times: dict[str, tuple[int, float]] = {}
-        df = frame
-        for step in TEXT_STEPS:
-            n = df.height
-            start = time.perf_counter()
-            df = funcs[step](df, cfg["filters"][step]).kept
-            times[step] = (n, time.perf_counter() - start)
-        if sum(s for _, s in times.values()) < total_s:
-            total_s, step_s = sum(s for _, s in times.values()), times
+    # The rows go through in chunks, `passes` times, and each chunk is timed through the ceilings
+    # and through the chain one right after the other (in alternating order): on a shared machine
+    # the speed of one core drifts by up to 50% within seconds (the same 5,000 segmentations took
+    # 0.67 to 1.23 s in a row), and whole passes one after the other compared that drift as much
+    # as the code (ratios of 0.65 to 0.95 on the same code).
+    seg_s = ft_s = cc_s = 0.0
+    step_s: dict[str, tuple[int, float]] = {step: (0, 0.0) for step in TEXT_STEPS}
+    starts = list(range(0, rows, chunk)) * (1 if quick else passes)
+    for number, start in enumerate(starts):
+        part = frame.slice(start, chunk)
+        if number % 2:
+            steps = _chain_seconds(part, funcs, cfg)
+            ceilings = _ceiling_seconds(part["alt_text"].to_list(), model, cc)
+        else:
+            ceilings = _ceiling_seconds(part["alt_text"].to_list(), model, cc)
+            steps = _chain_seconds(part, funcs, cfg)
+        seg_s, ft_s, cc_s = (a + b for a, b in zip((seg_s, ft_s, cc_s), ceilings, strict=True))
+        for step, (n, seconds) in steps.items():
+            step_s[step] = (step_s[step][0] + n, step_s[step][1] + seconds)
+    total_s = sum(s for _, s in step_s.values())
+    processed = rows * (1 if quick else passes)
 
     out = [
-        {"stage": "text (all 12 steps)", "metric": "input rows/s per core", "value": rows / total_s,
-         "ceiling": "jieba segmentation", "ceiling_value": rows / seg_s,
+        {"stage": "text (all 12 steps)", "metric": "input rows/s per core", "value": processed / total_s,
+         "ceiling": "jieba segmentation", "ceiling_value": processed / seg_s,
          "ratio": seg_s / total_s},
         {"stage": "cn_detect", "metric": "rows/s per core",
          "value": step_s["cn_detect"][0] / step_s["cn_detect"][1],
-         "ceiling": "fastText predict alone", "ceiling_value": rows / ft_s,
-         "ratio": (step_s["cn_detect"][1] / step_s["cn_detect"][0]) ** -1 / (rows / ft_s)},
+         "ceiling": "fastText predict alone", "ceiling_value": processed / ft_s,
+         "ratio": (step_s["cn_detect"][1] / step_s["cn_detect"][0]) ** -1 / (processed / ft_s)},
         {"stage": "font_conversion", "metric": "rows/s per core",
          "value": step_s["font_conversion"][0] / step_s["font_conversion"][1],
-         "ceiling": "OpenCC alone", "ceiling_value": rows / cc_s,
-         "ratio": (step_s["font_conversion"][0] / step_s["font_conversion"][1]) / (rows / cc_s)},
+         "ceiling": "OpenCC alone", "ceiling_value": processed / cc_s,
+         "ratio": (step_s["font_conversion"][0] / step_s["font_conversion"][1]) / (processed / cc_s)},
     ]
     for step, (n, s) in step_s.items():
         out.append({"stage": step, "metric": "rows/s per core", "value": n / s, "ceiling": "",
                     "ceiling_value": None, "ratio": None})
+    return out
+
+
+def _ceiling_seconds(texts: list[str], model, cc) -> tuple[float, float, float]:
+    """Seconds of jieba segmentation, fastText prediction (on the segmented words) and OpenCC
+    conversion of `texts`, each alone."""
+    words = [" ".join(segment(t)) for t in texts]
+    return (_timed(lambda: [segment(t) for t in texts]),
+            _timed(lambda: predict(model, words, k=5)),
+            _timed(lambda: [cc.convert(t) for t in texts]))
+
+
+def _chain_seconds(frame: pl.DataFrame, funcs: dict, cfg: dict) -> dict[str, tuple[int, float]]:
+    """(input rows, seconds) of each text step, run in order on what the previous one kept."""
+    out = {}
+    for step in TEXT_STEPS:
+        start = time.perf_counter()
+        kept = funcs[step](frame, cfg["filters"][step]).kept
+        out[step] = (frame.height, time.perf_counter() - start)
+        frame = kept
     return out
 
 

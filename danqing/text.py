@@ -8,7 +8,7 @@ import math
 import os
 import re
 import unicodedata
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import jieba
@@ -55,6 +55,20 @@ def words_of(frame: pl.DataFrame) -> list[list[str]]:
     return [s.split(" ") if s else [] for s in spaced_words(frame)]
 
 
+def per_caption_sums(spaced: list[str | None], weight: Callable[[str], int]) -> list[int]:
+    """sum(weight(word) for word in caption) for each caption given as space-joined words, with
+    `weight` computed once per distinct word of the shard (captions share most of their words)."""
+    frame = pl.DataFrame({"words": spaced}, schema={"words": pl.String}).with_row_index("row")
+    tokens = (frame.select("row", pl.col("words").str.split(" ")).explode("words")
+              .filter(pl.col("words") != ""))
+    distinct = tokens["words"].unique()
+    weights = pl.DataFrame({"words": distinct, "weight": [weight(w) for w in distinct.to_list()]},
+                           schema={"words": pl.String, "weight": pl.Int64})
+    sums = tokens.join(weights, on="words").group_by("row").agg(pl.col("weight").sum())
+    return (frame.select("row").join(sums, on="row", how="left").sort("row")["weight"]
+            .fill_null(0).to_list())
+
+
 def pos_tag(text: str) -> list[tuple[str, str]]:
     """jieba POS tags (ICTCLAS tag set) of the word tokens of `text`."""
     return [(p.word, p.flag) for p in jieba.posseg.lcut(text) if is_word(p.word)]
@@ -70,8 +84,8 @@ def _tagged_words(prefixes: tuple[str, ...]) -> frozenset[str]:
     return frozenset(w for w, tag in jieba.posseg.dt.word_tag_tab.items() if tag.startswith(prefixes))
 
 
-def count_tagged(words: list[str], prefixes: tuple[str, ...]) -> int:
-    """How many of the words jieba.posseg would tag with a tag starting with one of `prefixes`.
+def tagged_weight(prefixes: tuple[str, ...]) -> Callable[[str], int]:
+    """word -> how many tags jieba.posseg gives it that start with one of `prefixes`.
 
     jieba.posseg tags a word found in its dictionary with the dictionary's tag and runs its POS
     HMM on the rest; doing the same per word (memoised, web text repeats its unknown words) gives
@@ -80,13 +94,15 @@ def count_tagged(words: list[str], prefixes: tuple[str, ...]) -> int:
     """
     tagged = _tagged_words(prefixes)
     table = jieba.posseg.dt.word_tag_tab
-    count = 0
-    for word in words:
+
+    def weight(word: str) -> int:
         if word in tagged:
-            count += 1
-        elif word not in table:
-            count += sum(tag.startswith(prefixes) for tag in _unknown_word_tags(word))
-    return count
+            return 1
+        if word in table:
+            return 0
+        return sum(tag.startswith(prefixes) for tag in _unknown_word_tags(word))
+
+    return weight
 
 
 def normalise_for_matching(text: str) -> str:
@@ -98,23 +114,23 @@ def normalise_for_matching(text: str) -> str:
     # Most Chinese captions are NFKC-normalised but for their full-width punctuation, which NFKC
     # maps to ASCII punctuation that is removed anyway: removing it first and checking (~30x
     # cheaper than normalising) gives the same result without normalising.
-    stripped = text.translate(_NFKC_PUNCTUATION)
+    stripped = _NFKC_PUNCTUATION.sub("", text)
     if not unicodedata.is_normalized("NFKC", stripped):
         stripped = unicodedata.normalize("NFKC", text)
     return _NOT_ALNUM.sub("", stripped.lower())
 
 
-def _nfkc_punctuation() -> dict[int, None]:
+def _nfkc_punctuation() -> re.Pattern:
     """CJK and full-width characters whose NFKC form is punctuation, symbols or spaces only (no
     letter, digit or combining mark): they vanish from the matching form in any context."""
-    table = {}
+    chars = []
     for code in [*range(0x3000, 0x3040), *range(0xFE10, 0xFE70), *range(0xFF00, 0xFFEF)]:
         char = chr(code)
         form = unicodedata.normalize("NFKC", char)
         if (form != char and not unicodedata.combining(char)
                 and not any(c.isalnum() or c == "_" or unicodedata.combining(c) for c in form)):
-            table[code] = None
-    return table
+            chars.append(char)
+    return re.compile("[" + "".join(re.escape(c) for c in chars) + "]")
 
 
 _NFKC_PUNCTUATION = _nfkc_punctuation()

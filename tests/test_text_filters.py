@@ -219,6 +219,19 @@ def test_unk_prefilter_and_stop_word_number_test_are_exact():
     expected = [sum(t == "[UNK]" for t in tok.tokenize(s)) for s in samples]
     assert text.count_unk(samples) == expected
     words = ["12.5%", "3/4", "+86", "中文", "abc", "１２", "2026-11", "", "٣"]
-    assert text.content_words(words, frozenset()) == [
+    assert [w for w in words if text.is_content_word(w, frozenset())] == [
         w for w in words if not text._NUMBER.match(w)
     ]
+
+
+def test_per_caption_sums_equal_the_per_caption_loop():
+    from danqing.text import per_caption_sums, tagged_weight
+
+    captions = [row["alt_text"] for row in csv.DictReader(COCO_CN.open(encoding="utf-8"))]
+    spaced = [" ".join(segment(t)) for t in captions[:400]] + ["", None, "的 的 的", "猫"]
+    stop = text.load_stop_words(tuple(str(p) for p in CFG["stop_words"]["lists"]))
+    noun = tagged_weight(tuple(CFG["nouns"]["noun_tag_prefixes"]))
+    for weight in (noun, lambda w: int(text.is_content_word(w, stop)), len):
+        expected = [sum(weight(w) for w in s.split(" ")) if s else 0 for s in spaced]
+        assert per_caption_sums(spaced, weight) == expected
+    assert per_caption_sums([], len) == []

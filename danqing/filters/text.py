@@ -15,14 +15,15 @@ from danqing import cnclip, safety
 from danqing.filters import StepResult, verdicts
 from danqing.filters.source import safety_verdicts
 from danqing.text import (
-    count_tagged,
     is_word,
     jieba_frequencies,
+    per_caption_sums,
     read_frequency_table,
     read_word_list,
     reference_entropy,
     segment,
     spaced_words,
+    tagged_weight,
     words_of,
 )
 from danqing.wheels import wheel_file
@@ -96,30 +97,36 @@ def load_stop_words(paths: tuple[str, ...]) -> frozenset[str]:
 _NUMBER = re.compile(r"^[\d.,:%/+\-]+$")
 
 
-def content_words(words: list[str], stop: frozenset[str]) -> list[str]:
-    """Words that are neither stop words nor bare numbers."""
+def is_content_word(word: str, stop: frozenset[str]) -> bool:
+    """Neither a stop word nor a bare number."""
     # isalpha() first: most words are all letters or Han, never a number, and the test is cheap.
-    return [w for w in words if w.lower() not in stop and (w.isalpha() or not _NUMBER.match(w))]
+    return word.lower() not in stop and (word.isalpha() or not _NUMBER.match(word))
+
+
+def _first_words(spaced: str | None, count: int, separator: str) -> str:
+    """The first `count` words of a space-joined caption (the drop record's value)."""
+    return separator.join(spaced.split(" ")[:count]) if spaced else ""
 
 
 def stop_words(df: pl.DataFrame, cfg: dict) -> StepResult:
     stop = load_stop_words(tuple(str(p) for p in cfg["lists"]))
     need = cfg["min_content_words"]
-    words = words_of(df)
-    counts = [len(content_words(w, stop)) for w in words]
+    spaced = spaced_words(df)
+    counts = per_caption_sums(spaced, lambda w: int(is_content_word(w, stop)))
     reasons = [None if n >= need else "only_stop_words" for n in counts]
-    values = ["|".join(w[:20]) for w in words]
+    values = [None if r is None else _first_words(s, 20, "|")
+              for s, r in zip(spaced, reasons, strict=True)]
     return verdicts(df, "stop_words", reasons, values, columns={"content_word_count": counts})
 
 
 def nouns(df: pl.DataFrame, cfg: dict) -> StepResult:
     """Drop captions in which jieba's POS tagger finds no noun (tags starting with `n`, plus
     the configured extra tags such as `vn`)."""
-    prefixes = tuple(cfg["noun_tag_prefixes"])
-    words = words_of(df)
-    counts = [count_tagged(w, prefixes) for w in words]
+    spaced = spaced_words(df)
+    counts = per_caption_sums(spaced, tagged_weight(tuple(cfg["noun_tag_prefixes"])))
     reasons = [None if n > 0 else "no_noun" for n in counts]
-    values = [" ".join(w[:12]) if n == 0 else None for w, n in zip(words, counts, strict=True)]
+    values = [None if r is None else _first_words(s, 12, " ")
+              for s, r in zip(spaced, reasons, strict=True)]
     return verdicts(df, "nouns", reasons, values, columns={"noun_count": counts})
 
 
@@ -160,21 +167,73 @@ def _needs_full_tokenizer(text: str, safe: frozenset[str], unsafe: re.Pattern) -
     return len(text) > 200 and any(len(w) > 200 for w in text.split())
 
 
+# Characters that Unicode's final-sigma lower-casing rule looks through (Case_Ignorable
+# punctuation: Word_Break MidLetter, MidNumLet, Single_Quote): lower-casing a word beside one of
+# them depends on the other side, so they do not separate what _unk_breaks separates.
+_CASE_IGNORABLE_PUNCTUATION = frozenset(
+    "\u0027\u002e\u003a\u00b7\u0387\u055f\u05f4\u2018\u2019\u2024\u2027\ufe13\ufe52"
+    "\ufe55\uff07\uff0e\uff1a"
+)
+
+
+def _char_class(chars) -> str:
+    return "".join(re.escape(c) for c in sorted(chars))
+
+
+@functools.cache
+def _unk_breaks(vocab: str | None) -> tuple[re.Pattern, re.Pattern]:
+    """(runs between token breaks, token breaks that are unsafe characters) for count_unk.
+
+    A break is a character at which the BERT tokenizer always ends a token and that is a token
+    (or nothing) of its own whatever surrounds it: whitespace, the CJK characters it isolates, and
+    punctuation that lower-casing and accent stripping leave as it is (BMP). What lies between two
+    breaks is then tokenized the same alone as within the caption.
+    """
+    bert = cnclip.module("bert_tokenizer")
+    basic = bert.BasicTokenizer()
+    whitespace, punctuation = [], []
+    for code in range(0x10000):
+        char = chr(code)
+        if bert._is_whitespace(char):
+            whitespace.append(char)
+        elif (bert._is_punctuation(char) and char not in _CASE_IGNORABLE_PUNCTUATION
+              and unicodedata.normalize("NFD", char.lower()) == char):
+            punctuation.append(char)
+    cjk = "".join(f"{chr(a)}-{chr(b)}" for a, b in (
+        (0x4E00, 0x9FFF), (0x3400, 0x4DBF), (0x20000, 0x2A6DF), (0x2A700, 0x2B73F),
+        (0x2B740, 0x2B81F), (0x2B820, 0x2CEAF), (0xF900, 0xFAFF), (0x2F800, 0x2FA1F)))
+    assert all(basic._is_chinese_char(ord(c)) for c in cjk.replace("-", ""))
+    breaks = _char_class(whitespace + punctuation) + cjk
+    safe = _char_class(_unk_free_chars(vocab) | set(whitespace))
+    return re.compile(f"[^{breaks}]+"), re.compile(f"(?=[^{safe}])[{breaks}]")
+
+
 def count_unk(texts: list[str], vocab: str | None = None) -> list[int]:
     """[UNK] tokens under Chinese-CLIP's BERT WordPiece tokenizer (the vocab cn_clip ships).
 
-    Exact: a caption all of whose characters can never become [UNK] scores 0 without running the
-    (pure Python, slow) tokenizer; every other caption is tokenized by cn_clip's FullTokenizer.
+    Exact, and fast where it can be: a caption all of whose characters can never become [UNK]
+    scores 0 without running the (pure Python, slow) tokenizer; otherwise cn_clip's FullTokenizer
+    runs only on the pieces between token breaks (see _unk_breaks) that hold such a character,
+    and on each such character that is a break itself (an emoji inside a Chinese caption is
+    tokenized alone, not with the caption around it).
     """
     tok = cnclip.tokenizer(vocab)
     safe = _unk_free_chars(vocab)
     unsafe = _unsafe_char(vocab)
-    return [
-        sum(1 for t in tok.tokenize(text) if t == "[UNK]")
-        if _needs_full_tokenizer(text, safe, unsafe)
-        else 0
-        for text in texts
-    ]
+    runs, unsafe_breaks = _unk_breaks(vocab)
+
+    @functools.cache
+    def unk(piece: str) -> int:
+        return sum(1 for t in tok.tokenize(piece) if t == "[UNK]")
+
+    counts = []
+    for text in texts:
+        if not _needs_full_tokenizer(text, safe, unsafe):
+            counts.append(0)
+            continue
+        n = sum(unk(run) for run in runs.findall(text) if len(run) > 200 or unsafe.search(run))
+        counts.append(n + sum(unk(char) for char in unsafe_breaks.findall(text)))
+    return counts
 
 
 def unk_tokens(df: pl.DataFrame, cfg: dict) -> StepResult:

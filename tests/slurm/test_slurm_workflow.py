@@ -58,7 +58,7 @@ pytestmark = [
 DEMO_ROWS = int(os.environ.get("DQ_SLURM_ROWS", "200"))
 OVERRIDES = {
     "input": {"path": "pairs.jsonl", "format": "jsonl"},
-    "partition": {"num_batches": 2,
+    "partition": {"num_batches": int(os.environ.get("DQ_SLURM_BATCHES", "2")),
                   "shard_size": int(os.environ.get("DQ_SLURM_SHARD_SIZE", "200"))},
     "filters": {"download_images": {"processes": 1, "thread_count": 16, "timeout": 6}},
 }
