@@ -38,7 +38,7 @@ under the paper's literal 256-bin entropy those are not "low information", and a
 Speed: JPEGs are decoded luma-only by libjpeg through OpenCV (no colour conversion), std and
 entropy come from one histogram, the Laplacian runs in int16, and the INTER_AREA downscale is
 danqing.images.area_resize's byte-identical port of OpenCV's (OpenCV's own generic path cost
-1-2 ms per web-sized image, as much as the decode). Per core the stage runs at ~0.85-0.9x a plain
+1-2 ms per web-sized image, as much as the decode). Per core the stage runs at ~0.9x a plain
 OpenCV colour decode of the same stored JPEGs (`python -m benchmarks.image_metrics`). Reduced-size
 JPEG decoding (Pillow `draft`, DCT scaling) was measured and not adopted: decoding straight to
 the working size moves the Laplacian variance by up to 37% (to 2x the working size: 10%).
