@@ -120,6 +120,11 @@ def normalise_for_matching(text: str) -> str:
     return _NOT_ALNUM.sub("", stripped.lower())
 
 
+def char_class(chars: Iterable[str]) -> str:
+    """The body of a regex character class matching exactly `chars`."""
+    return "".join(re.escape(c) for c in sorted(chars))
+
+
 def _nfkc_punctuation() -> re.Pattern:
     """CJK and full-width characters whose NFKC form is punctuation, symbols or spaces only (no
     letter, digit or combining mark): they vanish from the matching form in any context."""
@@ -130,7 +135,7 @@ def _nfkc_punctuation() -> re.Pattern:
         if (form != char and not unicodedata.combining(char)
                 and not any(c.isalnum() or c == "_" or unicodedata.combining(c) for c in form)):
             chars.append(char)
-    return re.compile("[" + "".join(re.escape(c) for c in chars) + "]")
+    return re.compile(f"[{char_class(chars)}]")
 
 
 _NFKC_PUNCTUATION = _nfkc_punctuation()

@@ -15,6 +15,7 @@ from danqing import cnclip, safety
 from danqing.filters import StepResult, verdicts
 from danqing.filters.source import safety_verdicts
 from danqing.text import (
+    char_class,
     is_word,
     jieba_frequencies,
     per_caption_sums,
@@ -151,7 +152,7 @@ def _unk_free_chars(vocab: str | None) -> frozenset[str]:
 def _unsafe_char(vocab: str | None) -> re.Pattern:
     """Matches any character outside _unk_free_chars: a caption without one (most Chinese
     captions) is decided by one C-level scan instead of a Python set of its characters."""
-    return re.compile("[^" + "".join(re.escape(c) for c in sorted(_unk_free_chars(vocab))) + "]")
+    return re.compile(f"[^{char_class(_unk_free_chars(vocab))}]")
 
 
 def _needs_full_tokenizer(text: str, safe: frozenset[str], unsafe: re.Pattern) -> bool:
@@ -174,10 +175,6 @@ _CASE_IGNORABLE_PUNCTUATION = frozenset(
     "\u0027\u002e\u003a\u00b7\u0387\u055f\u05f4\u2018\u2019\u2024\u2027\ufe13\ufe52"
     "\ufe55\uff07\uff0e\uff1a"
 )
-
-
-def _char_class(chars) -> str:
-    return "".join(re.escape(c) for c in sorted(chars))
 
 
 @functools.cache
@@ -203,8 +200,8 @@ def _unk_breaks(vocab: str | None) -> tuple[re.Pattern, re.Pattern]:
         (0x4E00, 0x9FFF), (0x3400, 0x4DBF), (0x20000, 0x2A6DF), (0x2A700, 0x2B73F),
         (0x2B740, 0x2B81F), (0x2B820, 0x2CEAF), (0xF900, 0xFAFF), (0x2F800, 0x2FA1F)))
     assert all(basic._is_chinese_char(ord(c)) for c in cjk.replace("-", ""))
-    breaks = _char_class(whitespace + punctuation) + cjk
-    safe = _char_class(_unk_free_chars(vocab) | set(whitespace))
+    breaks = char_class(whitespace + punctuation) + cjk
+    safe = char_class(_unk_free_chars(vocab) | set(whitespace))
     return re.compile(f"[^{breaks}]+"), re.compile(f"(?=[^{safe}])[{breaks}]")
 
 
