@@ -1,13 +1,14 @@
 # Two commands on a fresh machine with only Python 3.11+:
 #   make demo   creates .venv with the pinned dependencies and runs the workflow on the demo corpus
-#   make test   creates .venv with the pinned dependencies and runs the test suite
+#   make test   creates .venv with the pinned dependencies and runs the tests: the suite, then the
+#               workflow on a real single-node SLURM cluster (test-slurm; it skips without root)
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 CORES ?= all
 
-.PHONY: install demo test lint format clean
+.PHONY: install demo test test-suite lint format clean
 
 $(STAMP): requirements.txt requirements-nodeps.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -21,7 +22,10 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/python -m danqing.demo.run --cores $(CORES)
 
-test: $(STAMP) browser
+# One after the other: run side by side on 2 cores they doubled each other's time (docs/cluster.md).
+test: test-suite test-slurm
+
+test-suite: $(STAMP) browser
 	$(BIN)/python -m pytest -n 2 --dist loadfile --durations=20
 
 lint: $(STAMP)
@@ -47,9 +51,8 @@ browser:
 		echo "chromium could not be installed: tests/test_report_html.py will skip"
 
 # The workflow on a real single-node SLURM cluster (installs slurm-wlm and munge with apt-get, as
-# root; starts and stops the daemons itself): tests/slurm, docs/cluster.md. Not part of `make
-# test`: on a 2-core machine it adds ~7.5 minutes after the suite, or doubles every test's time
-# when run beside it (docs/cluster.md).
+# root; starts and stops the daemons itself; skips with the reason without root or apt-get):
+# tests/slurm, docs/cluster.md. About 6 minutes on 2 cores.
 .PHONY: test-slurm
 test-slurm: $(STAMP)
 	DQ_SLURM_TESTS=1 $(BIN)/python -m pytest -m slurm tests/slurm -s -v

@@ -57,18 +57,49 @@ def test_profile_names_only_existing_rules(name, rules):
     assert set(profile.get("group-components", {})) <= groups
 
 
-def test_groups_chain_consecutive_per_shard_steps():
-    """A group job runs a chain of one shard's steps; a step of another group or none between two
-    of its members would make group and step wait on each other."""
+RULEGRAPH_NODE = re.compile(r'^\s*(\d+)\[label = "(\w+)"', re.M)
+RULEGRAPH_EDGE = re.compile(r"^\s*(\d+) -> (\d+)\s*$", re.M)
+
+
+def rule_graph(workdir: Path) -> dict[str, set[str]]:
+    """Rule -> the rules that consume its outputs, from `snakemake --rulegraph`."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "snakemake", "--rulegraph", "--configfile", "config/bench.yaml"],
+        cwd=workdir, capture_output=True, text=True, timeout=300,
+        env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    names = dict(RULEGRAPH_NODE.findall(proc.stdout))
+    graph: dict[str, set[str]] = {name: set() for name in names.values()}
+    for source, target in RULEGRAPH_EDGE.findall(proc.stdout):
+        graph[names[source]].add(names[target])
+    return graph
+
+
+def downstream(graph: dict[str, set[str]], start: set[str]) -> set[str]:
+    seen: set[str] = set()
+    todo = [consumer for rule in start for consumer in graph[rule]]
+    while todo:
+        rule = todo.pop()
+        if rule not in seen:
+            seen.add(rule)
+            todo.extend(graph[rule])
+    return seen
+
+
+def test_groups_are_closed_chains_of_the_rule_graph(tmp_path):
+    """A rule outside a group that consumes one member and feeds another would make group job and
+    rule job wait on each other: Snakemake would fail to schedule the run."""
     groups = load("slurm")["groups"]
     assert groups, "the slurm profile groups no rule"
-    scope = {step.name: step.scope for step in STEPS}
+    graph = rule_graph(dag_scale.make_workdir(tmp_path / "wf", shards=2, shard_size=1000))
+    assert {"image_metrics", "nsfw_scores", "release_shard"} <= set(graph), sorted(graph)
     for group in set(groups.values()):
-        members = [rule for rule, name in groups.items() if name == group]
-        assert all(scope.get(rule) == "shard" for rule in members), (group, members)
-        positions = sorted(STEP_ORDER.index(rule) for rule in members)
-        assert positions == list(range(positions[0], positions[-1] + 1)), (
-            f"group {group} skips steps: {STEP_ORDER[positions[0]:positions[-1] + 1]}")
+        members = {rule for rule, name in groups.items() if name == group}
+        after = downstream(graph, members)
+        between = {rule for rule in after - members if downstream(graph, {rule}) & members}
+        assert not between, f"group {group}: {sorted(between)} sit between its members"
+        # One chain: every member but the first consumes another member's output.
+        assert len(members - after) == 1, f"group {group} has several first steps: {members - after}"
 
 
 def test_slurm_profile_site_settings_sit_in_one_place():
@@ -110,6 +141,9 @@ def test_dry_run_plans_every_shard_step_with_the_profile(name, tmp_path):
     per_shard = [step for step in STEP_ORDER if stats.get(step) == 14]
     assert len(per_shard) >= 12, stats
     assert stats["filtration_table"] == 1 and stats["drop_reasons"] == 1
+    # group-components: 1 means one shard per group job, so every grouped rule runs per shard.
+    for rule in load(name).get("groups", {}):
+        assert stats.get(rule) == 14, (rule, stats.get(rule))
 
 
 def test_dry_run_from_scratch_with_the_local_profile(tmp_path):
