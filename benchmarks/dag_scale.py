@@ -8,7 +8,7 @@ count and prints jobs, shards and seconds.
 
     python -m benchmarks.dag_scale                      # 1,000 and 10,000 shards
     python -m benchmarks.dag_scale --shards 770 1000    # any counts
-    python -m benchmarks.dag_scale --quick              # 200 shards (tests/test_profiles.py)
+    python -m benchmarks.dag_scale --quick              # 40 shards (tests/test_profiles.py)
 
 "10,000 shard jobs" reads two ways: 10,000 per-shard jobs (~770 shards of 13 steps) or 10,000
 shards (~130,000 jobs); the output names both numbers for every run.
@@ -32,7 +32,7 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 WORKFLOW_PARTS = ("Snakefile", "rules", "scripts", "config", "envs", "profiles")
 BATCHES = 7
-QUICK_SHARDS = 200
+QUICK_SHARDS = 40
 JOB_STATS_TOTAL = re.compile(r"^total\s+(\d+)\s*$", re.M)
 JOB_STATS_ROW = re.compile(r"^(\w+)\s+(\d+)\s*$", re.M)
 

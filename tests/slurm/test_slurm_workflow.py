@@ -315,7 +315,7 @@ def test_jobs_use_the_profile_partition_and_account(runs):
 
 
 @pytest.mark.skipif(NO_GROUPS, reason="DQ_SLURM_NO_GROUPS=1 runs without the profile's groups")
-def test_text_steps_of_a_shard_share_one_slurm_job(runs):
+def test_steps_of_a_shard_chain_share_one_slurm_job(runs):
     profile = yaml.safe_load((ROOT / "profiles/slurm/config.yaml").read_text())
     groups = profile.get("groups", {})
     grouped = [job for job in runs.slurm_jobs if len(job.jobs) > 1]
