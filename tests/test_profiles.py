@@ -17,7 +17,7 @@ from snakemake.profiles import ProfileConfigFileParser
 
 from benchmarks import dag_scale
 from danqing.steps import STEPS
-from tests.conftest import ROOT, make_workdir
+from tests.conftest import ROOT, make_workdir, run_snakemake
 from tests.test_envs import workflow_rules
 
 PROFILES = ("local", "slurm")
@@ -63,11 +63,8 @@ RULEGRAPH_EDGE = re.compile(r"^\s*(\d+) -> (\d+)\s*$", re.M)
 
 def rule_graph(workdir: Path) -> dict[str, set[str]]:
     """Rule -> the rules that consume its outputs, from `snakemake --rulegraph`."""
-    proc = subprocess.run(
-        [sys.executable, "-m", "snakemake", "--rulegraph", "--configfile", "config/bench.yaml"],
-        cwd=workdir, capture_output=True, text=True, timeout=300,
-        env={**os.environ, "PYTHONPATH": str(ROOT)})
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    proc = run_snakemake(workdir, "--rulegraph", "--configfile",
+                         str(workdir / "config" / "bench.yaml"), timeout=300)
     names = dict(RULEGRAPH_NODE.findall(proc.stdout))
     graph: dict[str, set[str]] = {name: set() for name in names.values()}
     for source, target in RULEGRAPH_EDGE.findall(proc.stdout):
