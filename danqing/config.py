@@ -19,7 +19,7 @@ class ConfigError(ValueError):
 def validate(config: dict, schema_path: str | Path = SCHEMA) -> dict:
     """Validate `config` in place (filling schema defaults); raise ConfigError naming the key."""
     schema = yaml.safe_load(Path(schema_path).read_text())
-    validator = jsonschema.Draft202012Validator(schema)
+    validator = _DefaultFilling(schema)
     errors = sorted(validator.iter_errors(config), key=lambda e: list(e.absolute_path))
     if errors:
         lines = []
@@ -28,6 +28,21 @@ def validate(config: dict, schema_path: str | Path = SCHEMA) -> dict:
             lines.append(f"config key {where}: {err.message}")
         raise ConfigError("invalid configuration:\n  " + "\n  ".join(lines))
     return config
+
+
+def _fill_defaults(validator, properties, instance, schema):
+    """Snakemake's `validate(config, schema)` fills `default`s of missing properties of objects
+    that are present; the same here, so that code outside Snakemake sees the same config."""
+    if isinstance(instance, dict):
+        for name, sub in properties.items():
+            if isinstance(sub, dict) and "default" in sub:
+                instance.setdefault(name, sub["default"])
+    yield from _validate_properties(validator, properties, instance, schema)
+
+
+_validate_properties = jsonschema.Draft202012Validator.VALIDATORS["properties"]
+_DefaultFilling = jsonschema.validators.extend(
+    jsonschema.Draft202012Validator, {"properties": _fill_defaults})
 
 
 def load(path: str | Path = DEFAULT_CONFIG, overrides: dict | None = None) -> dict:

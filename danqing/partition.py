@@ -34,12 +34,13 @@ SHARD_SCHEMA = {
     "alt_text": pl.String,
     "alt_text_raw": pl.String,
     "page_url": pl.String,
+    "page_title": pl.String,
     "domain": pl.String,
     "languages": pl.String,
     "crawl": pl.String,
     "batch": pl.String,
 }
-STRING_FIELDS = ("url", "alt_text", "page_url", "domain", "crawl")
+STRING_FIELDS = ("url", "alt_text", "page_url", "page_title", "domain", "crawl")
 BATCH_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 _SPACES = re.compile(r"\s+")
 CHUNK_ROWS = 50_000
@@ -56,6 +57,7 @@ class Row:
     alt_text: str
     alt_text_raw: str
     page_url: str | None
+    page_title: str | None
     domain: str
     languages: str
     crawl: str | None
@@ -84,6 +86,11 @@ def _string(record: dict, key: str, required: bool = False) -> str | None:
     except UnicodeEncodeError as err:  # lone surrogates from "\ud800"-style JSON escapes
         raise Malformed(f"invalid_utf8:{key}") from err
     return value
+
+
+def _page_title(record: dict) -> str | None:
+    title = _string(record, "page_title")
+    return (_SPACES.sub(" ", title).strip() or None) if title else None
 
 
 def normalise(record: dict) -> Row:
@@ -124,6 +131,7 @@ def normalise(record: dict) -> Row:
         alt_text=alt,
         alt_text_raw=alt_raw,
         page_url=_string(record, "page_url"),
+        page_title=_page_title(record),
         domain=domain.lower(),
         languages=languages or "",
         crawl=_string(record, "crawl"),
@@ -257,6 +265,7 @@ def partition(
                 "alt_text": row.alt_text,
                 "alt_text_raw": row.alt_text_raw,
                 "page_url": row.page_url,
+                "page_title": row.page_title,
                 "domain": row.domain,
                 "languages": row.languages,
                 "crawl": row.crawl,

@@ -20,20 +20,28 @@ from danqing.text import normalise_for_matching, segment
 class Lexicon:
     pattern: re.Pattern | None
     category_of: dict[str, str]
+    patterns: tuple[tuple[str, re.Pattern], ...] = ()
 
     def match(self, text: str) -> tuple[str, str] | None:
-        """(category, term) of the first lexicon term found in `text`, or None."""
-        if self.pattern is None:
-            return None
-        found = self.pattern.search(normalise_for_matching(text))
-        if found is None:
-            return None
-        return self.category_of[found.group(0)], found.group(0)
+        """(category, term) of the first lexicon term or pattern found in `text`, or None."""
+        form = normalise_for_matching(text)
+        if self.pattern is not None:
+            found = self.pattern.search(form)
+            if found is not None:
+                return self.category_of[found.group(0)], found.group(0)
+        for category, pattern in self.patterns:
+            found = pattern.search(form)
+            if found is not None:
+                return category, found.group(0)
+        return None
 
 
 @functools.cache
 def load_lexicon(path: str) -> Lexicon:
+    """`category<TAB>term` lines; a term written `re:PATTERN` is a regular expression, searched
+    in the same matching form (NFKC, lower case, no whitespace or punctuation)."""
     category_of: dict[str, str] = {}
+    patterns: list[tuple[str, re.Pattern]] = []
     for lineno, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), 1):
         line = line.strip()
         if not line or line.startswith("#"):
@@ -41,14 +49,20 @@ def load_lexicon(path: str) -> Lexicon:
         parts = line.split("\t")
         if len(parts) != 2 or not parts[1].strip():
             raise ValueError(f"{path}:{lineno}: expected `category<TAB>term`, got {line!r}")
-        term = normalise_for_matching(parts[1])
+        category, term = parts[0].strip(), parts[1].strip()
+        if term.startswith("re:"):
+            try:
+                patterns.append((category, re.compile(term[3:])))
+            except re.error as err:
+                raise ValueError(f"{path}:{lineno}: bad pattern {term!r}: {err}") from err
+            continue
+        term = normalise_for_matching(term)
         if term:
-            category_of.setdefault(term, parts[0].strip())
-    if not category_of:
-        return Lexicon(None, {})
+            category_of.setdefault(term, category)
     # Longest first so that the reported term is the most specific one.
     terms = sorted(category_of, key=len, reverse=True)
-    return Lexicon(re.compile("|".join(map(re.escape, terms))), category_of)
+    pattern = re.compile("|".join(map(re.escape, terms))) if terms else None
+    return Lexicon(pattern, category_of, tuple(patterns))
 
 
 @functools.cache

@@ -46,6 +46,7 @@ PAIR_SCHEMA = {
     "url": pl.String,
     "alt_text": pl.String,
     "page_url": pl.String,
+    "page_title": pl.String,
     "domain": pl.String,
     "languages": pl.String,
     "crawl": pl.String,
@@ -465,11 +466,19 @@ def host_of(url: str) -> str | None:
 
 def page_images(text: str, page_url: str) -> list[tuple[str | None, str, str | None]]:
     """(image URL, alt text, drop reason) for every <img> of a page, in document order."""
+    return page_images_and_title(text, page_url)[0]
+
+
+def page_images_and_title(text: str, page_url: str
+                          ) -> tuple[list[tuple[str | None, str, str | None]], str | None]:
+    """page_images and the page's <title> (the text-constraints step recognises an alt that is
+    the site's name by it)."""
     from resiliparse.parse.html import HTMLTree
 
     if not _HAS_IMG.search(text):
-        return []
-    document = HTMLTree.parse(text).document
+        return [], None
+    tree = HTMLTree.parse(text)
+    document = tree.document
     if document is None:
         raise SkipRecord("broken_html")
     base = page_url
@@ -489,7 +498,7 @@ def page_images(text: str, page_url: str) -> list[tuple[str | None, str, str | N
             continue
         url, reason = absolute_url(image_reference(img.getattr("src"), img.getattr), base)
         out.append((url, alt, reason))
-    return out
+    return out, normalise_alt(tree.title) or None
 
 
 @functools.cache
@@ -643,6 +652,7 @@ class WarcExtraction:
             "url": [],
             "alt_text": [],
             "page_url": [],
+            "page_title": [],
             "languages": [],
             "record_date": [],
         }
@@ -721,14 +731,15 @@ class WarcExtraction:
         if not looks_like_markup(text):
             raise SkipRecord("broken_html")
         try:
-            images = page_images(text, page_url)
+            images, title = page_images_and_title(text, page_url)
         except SkipRecord:
             raise
         except Exception as err:
             raise SkipRecord("broken_html") from err
-        self._add_images(images, page_url, languages, headers.get("warc-record-id"), record)
+        self._add_images(images, page_url, title, languages, headers.get("warc-record-id"),
+                         record)
 
-    def _add_images(self, images, page_url, languages, record_id, record) -> None:
+    def _add_images(self, images, page_url, title, languages, record_id, record) -> None:
         self.counts["images"] += len(images)
         start = len(self.columns["url"])
         date = None
@@ -742,6 +753,7 @@ class WarcExtraction:
             self.columns["url"].append(url)
             self.columns["alt_text"].append(alt)
             self.columns["page_url"].append(page_url)
+            self.columns["page_title"].append(title)
             self.columns["languages"].append(languages)
             self.columns["record_date"].append(date)
         end = len(self.columns["url"])

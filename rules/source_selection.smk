@@ -49,7 +49,7 @@ rule source_reliability:
         "../scripts/filter_shard.py"
 
 
-# Keep captions of 5 to 60 jieba words.
+# Keep captions of 5 to 60 characters that are not a file name or interface text.
 rule text_constraints:
     input:
         shard=step_input("text_constraints"),

@@ -57,7 +57,7 @@ def image_store(tmp_path: Path, n_tars: int = 2):
             "url": f"https://img.example.cn/{name}", "alt_text": f"真实图片 {name} 第{i}张",
             "alt_text_raw": f"真实图片 {name} 第{i}张!!", "page_url": "https://www.example.cn/",
             "domain": "example.cn", "languages": "zho", "crawl": "CC-MAIN-2024-10", "batch": "b1",
-            "words": f"真实 图片 {i}", "word_count": 3, "lang_zh_prob": 0.9 - i / 100,
+            "words": f"真实 图片 {i}", "word_count": 3, "chinese_score": 0.9 - i / 100,
             "text_safety_score": None, "image_tar": str(tar_path), "image_member": member,
             "original_width": width, "original_height": height, "width": width, "height": height,
             "image_sha256": hashlib.sha256(data).hexdigest(), "image_format": name.rsplit(".", 1)[1],

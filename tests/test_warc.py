@@ -158,6 +158,7 @@ def row(url, alt, page_url, domain, languages):
         "url": url,
         "alt_text": alt,
         "page_url": page_url,
+        "page_title": "新闻" if page_url == NEWS else None,  # the only page with a <title>
         "domain": domain,
         "languages": languages,
         "crawl": CRAWL,

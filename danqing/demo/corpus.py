@@ -64,7 +64,8 @@ TEXT_CATEGORIES = {
     "english_only": ("cn_detect", None, 0.015),
     "japanese_korean": ("cn_detect", None, 0.015),
     "traditional": (None, "font_conversion", 0.04),
-    "stop_words_only": ("stop_words", None, 0.025),
+    "interface_only": ("text_constraints", None, 0.015),
+    "stop_words_only": ("stop_words", None, 0.01),
     "no_noun": ("nouns", None, 0.02),
     "unk_heavy": ("unk_tokens", None, 0.015),
     "low_entropy": ("text_entropy", None, 0.025),
@@ -168,7 +169,8 @@ def noisy_caption(rng: random.Random, category: str) -> str:
     if category == "unsafe_text":
         return f"{p(V.UNSAFE_SOURCE)} {caption(rng, topic)}" if rng.random() < 0.5 else p(V.UNSAFE_SOURCE)
     if category == "too_short":
-        return p(V.EC_ITEMS + V.DISHES + V.SIGHTS + [f"{p(V.SIGHTS)}夜景", f"{p(V.CITIES)}美食"])
+        short = [t for t in V.EC_ITEMS + V.DISHES + V.SIGHTS if len(t) < 5]
+        return p(short + [f"{p(V.CITIES)[:2]}美食", f"{p(V.CITIES)[:2]}夜景"])
     if category == "too_long":
         parts = [caption(rng, p(TOPICS)) for _ in range(10)]
         return "，".join(parts)
@@ -178,20 +180,20 @@ def noisy_caption(rng: random.Random, category: str) -> str:
         return p(V.JAPANESE + V.KOREAN)
     if category == "traditional":
         return p(V.TRADITIONAL)
+    if category == "interface_only":
+        return p(V.INTERFACE_ONLY)
     if category == "stop_words_only":
         return p(V.STOP_ONLY)
     if category == "no_noun":
         return p(V.NO_NOUN)
     if category == "unk_heavy":
-        base = caption(rng, topic)
         # A name or term in rare characters, as in a poem title or a shop name.
         rare = "".join(rng.choice(V.RARE_CHARS) for _ in range(rng.randint(6, 8)))
-        return f"{base}，{caption(rng, topic)} {rare}"
+        return f"{caption(rng, topic)} {rare}"
     if category == "low_entropy":
-        # Lists and repetitions of words that Chinese text rarely uses: name tags, item codes.
-        if rng.random() < 0.7:
-            return " ".join(rng.sample(V.RARE_NAMES, rng.randint(5, 8)))
-        return " ".join(rng.sample(V.RARE_NAMES, 3) + rng.sample(V.RARE_TAGS, 2))
+        # Garbled characters among ids and sizes: nothing the reference corpus knows.
+        return (f"{p(V.GARBLED)} {rng.randint(100, 9999)}x{rng.randint(100, 999)} "
+                f"{rng.randint(10, 99)}-{rng.randint(1000, 9999)}")
     if category == "emoji_noise":
         base = caption(rng, topic)
         noise = V.EMOJI + V.SPECIAL

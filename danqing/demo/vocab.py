@@ -69,28 +69,33 @@ TECH_TAILS = ["网友评价两极分化", "上市时间已经确定", "开箱上
 
 # --- noise ---------------------------------------------------------------------------------
 UNSAFE_SOURCE = ["成人视频在线观看免费", "网上赌场真人荷官在线发牌", "六合彩开奖结果最新预测",
-                 "冰毒购买渠道联系方式", "裸聊直播间高清", "代开发票正规公司", "百家乐必胜技巧",
+                 "冰毒出售 购买渠道", "裸聊直播间高清", "代开发票正规公司", "百家乐必胜技巧",
                  "约炮软件下载安装", "仿真枪出售全国包邮", "信用卡套现秒到账"]
 ADS = ["加微信领取优惠", "免费领取试用装 扫码领取", "招商加盟 诚招代理", "兼职日结 月入过万",
        "一手货源 加微信咨询", "无抵押贷款 快速放款", "客服热线 咨询热线", "限时抢购 点击领取"]
-STOP_ONLY = [
+# Page chrome only: dropped as interface text by text_constraints, before the download.
+INTERFACE_ONLY = [
     "点击查看更多图片 返回首页", "查看大图 点击放大 下载原图", "图片加载中 请稍候 点击这里",
     "暂无图片 返回首页 查看更多", "上一张 下一张 返回 首页 更多", "点击这里查看详情 分享 收藏",
     "高清大图下载 点此查看 更多图片", "我们的这个那个一些 点击查看", "请点击这里查看更多图片详情",
     "更多图片 点击查看 详情 下载", "加载中 请稍候 图片 返回顶部", "返回顶部 上一页 下一页 首页",
     "点击 查看 原图 下载 分享 收藏",
 ]
+# Function words only, no page chrome: left to the stop-word step.
+STOP_ONLY = [
+    "我们的这个那个一些", "就是这样的那个而且", "因为所以但是然后还是", "这些那些还有什么呢",
+    "然后就是这个那个吧", "所以我们都是一样的",
+]
 # Adjective/adverb/verb captions with content words but no noun for jieba's POS tagger.
 NO_NOUN = [
-    "真的太好看了 强烈推荐 值得购买", "非常漂亮 特别好用 超级喜欢", "好吃到哭 绝绝子 必须安排",
-    "太可爱了吧 忍不住 一直看", "简直美哭了 好喜欢 想要拥有", "越看越喜欢 真的好美 爱了爱了",
-    "好好看 好好玩 好开心 再来一次", "特别舒服 很软 很暖和 非常满意",
-    "快来看看 真的超级好看 赶紧收藏", "太好玩了 一起来玩 快乐加倍",
+    "真的太好看了 强烈推荐 值得购买", "非常漂亮 特别好用 超级喜欢", "太可爱了吧 忍不住 一直看",
+    "太好玩了 一起来玩 快乐加倍", "快来看看 真的超级好看", "真的非常好用 强烈推荐",
+    "好喜欢 好想要 快点来", "特别好看 非常喜欢", "一直很喜欢 真的很好", "看完了 真的很感动",
+    "终于等到了 太激动了",
 ]
-# Words that Chinese text rarely uses, listed or repeated: what low-density alt text looks like.
-RARE_NAMES = ["张伟", "王芳", "刘洋", "陈静", "杨帆", "赵磊", "黄婷", "周杰", "吴敏", "徐丽", "孙强",
-              "朱琳", "胡军", "郭靖", "何鑫", "林娜", "罗勇"]
-RARE_TAGS = ["藏青色", "爆款", "显瘦", "百搭款", "网红款", "韩系", "法式", "货号", "批号"]
+# Garbled text: a few characters that Chinese text (jieba's dictionary) never uses among ids and
+# sizes, as mis-decoded pages produce. Too few to be [UNK]-heavy, Han enough to pass CN-Detect.
+GARBLED = ["㐀㐁㐂", "㐃㐄㐅㐆", "㐇㐈", "㐉㐊㐋", "㐌㐍㐎㐏", "㐐㐑"]
 EMOJI = ["😀", "🔥", "👍", "❤️", "🎉", "✨", "💯", "🛒", "📦", "🌸", "😍", "🚀", "⭐", "🎁", "👉"]
 SPECIAL = ["★", "☆", "◆", "■", "●", "→", "♥", "✔", "【", "】", "~~~", "!!!", "※", "▶", "◎"]
 # Characters outside Chinese-CLIP's BERT vocabulary (CJK Extension B), each a [UNK] token.

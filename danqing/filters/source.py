@@ -9,8 +9,14 @@ import re
 import polars as pl
 
 from danqing import safety
+from danqing.boilerplate import (
+    is_file_name,
+    is_interface_text,
+    is_site_name,
+    load_url_patterns,
+)
 from danqing.filters import StepResult, verdicts
-from danqing.text import read_word_list, segment
+from danqing.text import load_word_set, read_word_list, segment
 
 _TAG_SPLIT = re.compile(r"[\s,;|]+")
 
@@ -72,7 +78,8 @@ def blacklisted(host: str, blacklist: frozenset[str]) -> bool:
 
 
 def source_reliability(df: pl.DataFrame, cfg: dict) -> StepResult:
-    """Drop pairs whose image domain, image host or page host is on the blacklist."""
+    """Drop pairs whose image domain, image host or page host is on the blacklist, and images
+    whose URL path says they are page furniture (logos, icons, avatars, emoticons)."""
     blacklist = load_blacklist(str(cfg["blacklist"]))
     # Hosts repeat across a shard: judge each distinct host once.
     host_re = r"^[a-zA-Z][a-zA-Z0-9+.-]*://(?:[^@/?#]*@)?(\[[^\]]*\]|[^:/?#]*)"
@@ -82,26 +89,65 @@ def source_reliability(df: pl.DataFrame, cfg: dict) -> StepResult:
         "page": df["page_url"].cast(pl.String).str.extract(host_re).fill_null("")
         .str.to_lowercase(),
     }
-    hits: list[str | None] = [None] * df.height
+    reasons: list[str | None] = [None] * df.height
+    values: list[str | None] = [None] * df.height
     for where, hosts in columns.items():
         listed = {h for h in hosts.unique().to_list() if h and blacklisted(h, blacklist)}
         if not listed:
             continue
         for i, host in enumerate(hosts.to_list()):
-            if hits[i] is None and host in listed:
-                hits[i] = f"{where}:{host}"
-    reasons = ["blacklisted_domain" if hit else None for hit in hits]
-    return verdicts(df, "source_reliability", reasons, hits)
+            if reasons[i] is None and host in listed:
+                reasons[i], values[i] = "blacklisted_domain", f"{where}:{host}"
+    if cfg.get("non_content_images"):
+        patterns = load_url_patterns(str(cfg["non_content_images"]))
+        for i, url in enumerate(df["url"].to_list()):
+            if reasons[i] is None and (category := patterns.match(url)):
+                reasons[i], values[i] = f"non_content_image:{category}", url
+    return verdicts(df, "source_reliability", reasons, values)
+
+
+def caption_length(text: str, words: list[str], unit: str) -> int:
+    """The length that the paper's "5 to 60 Chinese words" bounds, in `unit`.
+
+    `characters` (the default) counts letters, digits and Han characters (whitespace,
+    punctuation and symbols are not words): a Chinese "word" (字) is a character. On real data this is the reading that fits the paper: DanQing's own kept captions
+    are 6 to 59 characters but 3 to 24 jieba words (as jieba words, 5..60 removes 16% of the pairs
+    the paper's pipeline kept), and their mean, 19-22 characters on DanQing, Wukong and COCO-CN
+    captions against 9-10 jieba words, matches the paper's "average length of 22 words".
+    `jieba_words` counts the word tokens of jieba's segmentation.
+    """
+    if unit == "jieba_words":
+        return len(words)
+    return sum(1 for ch in text if ch.isalnum())
 
 
 def text_constraints(df: pl.DataFrame, cfg: dict) -> StepResult:
-    """Keep captions of min..max jieba words; the words are kept (column `words`) for the text
-    refinement steps, which would otherwise segment every caption again."""
-    low, high = cfg["min_words"], cfg["max_words"]
-    words = [segment(text) for text in df["alt_text"].to_list()]
-    counts = [len(w) for w in words]
-    reasons = [
-        "too_few_words" if n < low else "too_many_words" if n > high else None for n in counts
-    ]
-    return verdicts(df, "text_constraints", reasons, counts,
-                    columns={"word_count": counts, "words": [" ".join(w) for w in words]})
+    """Keep captions of min..max length (see caption_length) that are not a file name or id
+    (`file_name_alt`), interface text (`interface_text`: only page-chrome words and stop words)
+    or the site's name from the page title (`site_name_alt`; danqing.boilerplate). The jieba words are kept (column `words`) for the text refinement
+    steps, which would otherwise segment every caption again."""
+    low, high, unit = cfg["min_words"], cfg["max_words"], cfg["unit"]
+    interface = load_word_set(tuple(str(p) for p in cfg["interface_words"]))
+    stop = load_word_set(tuple(str(p) for p in cfg["stop_words"]))
+    texts = df["alt_text"].to_list()
+    titles = (df["page_title"].to_list() if "page_title" in df.columns
+              else [None] * df.height)
+    words = [segment(text) for text in texts]
+    lengths = [caption_length(t, w, unit) for t, w in zip(texts, words, strict=True)]
+    reasons: list[str | None] = []
+    values: list[object] = []
+    for text, caption_words, n, title in zip(texts, words, lengths, titles, strict=True):
+        if is_file_name(text):
+            reasons.append("file_name_alt")
+            values.append(text[:80])
+        elif is_interface_text(caption_words, interface, stop):
+            reasons.append("interface_text")
+            values.append(" ".join(caption_words))
+        elif title and is_site_name(text, caption_words, title, interface, stop):
+            reasons.append("site_name_alt")
+            values.append(title[:80])
+        else:
+            reasons.append("too_few_words" if n < low else "too_many_words" if n > high else None)
+            values.append(n)
+    return verdicts(df, "text_constraints", reasons, values,
+                    columns={"word_count": lengths, "words": [" ".join(w) for w in words]})

@@ -25,7 +25,7 @@ COLUMN_DOCS = {
     "image_sha256": "sha256 of the stored image bytes (the .jpg member of the tar sample).",
     "wds_shard": "The WebDataset tar that holds this pair's image.",
     "word_count": "Caption length in jieba words (the 5..60 word text constraint).",
-    "lang_zh_prob": "fastText lid.176 probability that the caption is Chinese (CN-Detect).",
+    "chinese_score": "How surely the caption is Chinese: max of its Han share of letters and lid.176 P(Chinese variety) (CN-Detect).",
     "content_word_count": "Caption words that are not stop words.",
     "noun_count": "Nouns in the caption (jieba POS).",
     "unk_count": "[UNK] tokens under Chinese-CLIP's BERT tokenizer.",
