@@ -45,6 +45,22 @@ CLUSTERS_SCHEMA = {
 GPU_MAX_K = 2048  # faiss GPU k-selection limit
 
 
+# The beta each embedder's scale calls for, used where the config leaves beta null. 0.1 is the
+# paper's, for Chinese-CLIP ViT-L/14; the offline EfficientNet-Lite0's is calibrated on real
+# images and their web copies (python -m danqing.evaluation.dedup_beta, docs/calibration.md).
+MODEL_BETA = {"chinese-clip": 0.1, "efficientnet-lite0": 0.02}
+
+
+def beta_for(configured: float | None, model: str) -> float:
+    """The configured beta, or the embedding model's calibrated one (MODEL_BETA)."""
+    if configured is not None:
+        return float(configured)
+    if model not in MODEL_BETA:
+        raise ValueError(f"no calibrated beta for embedding model {model!r}: set "
+                         f"filters.semantic_dedup.beta (known: {sorted(MODEL_BETA)})")
+    return MODEL_BETA[model]
+
+
 @dataclass(frozen=True)
 class DedupSettings:
     """Config `filters.semantic_dedup` / `filters.cross_batch_dedup` (see config/schema.yaml)."""
@@ -62,9 +78,12 @@ class DedupSettings:
     query_chunk: int = 65_536
 
     @classmethod
-    def from_config(cls, cfg: dict | None) -> DedupSettings:
+    def from_config(cls, cfg: dict | None, model: str | None = None) -> DedupSettings:
+        """Settings from config; a null `beta` is the embedding `model`'s (MODEL_BETA)."""
         cfg = dict(cfg or {})
         known = {f: cfg[f] for f in cls.__dataclass_fields__ if f in cfg}
+        if "beta" in known and known["beta"] is None:
+            known["beta"] = beta_for(None, model) if model else cls.beta
         return cls(**known)
 
 
@@ -459,17 +478,19 @@ def exact_pairs(x: np.ndarray, query_ids: np.ndarray, threshold: float, chunk: i
     return np.concatenate(out_i), np.concatenate(out_j)
 
 
-def collect_embeddings(paths, keep=None) -> tuple[list[str], np.ndarray]:
+def collect_embeddings(paths, keep=None) -> tuple[list[str], np.ndarray, str | None]:
     """The image embeddings of several shard files (danqing.embed.write_embeddings), restricted
     to the uids in `keep` when given (e.g. the rows that survived the steps before), as
-    (uids, float16 [N, D]) ready for `dedup`."""
+    (uids, float16 [N, D], the embedding model's name) ready for `dedup`."""
     from danqing.embed import read_embeddings
 
     keep = None if keep is None else set(keep)
     uids: list[str] = []
     parts: list[np.ndarray] = []
+    models: set[str] = set()
     for path in paths:
         emb = read_embeddings(path)
+        models.add(emb.model)
         rows = (np.arange(len(emb.uids)) if keep is None else
                 np.fromiter((k for k, u in enumerate(emb.uids) if u in keep), dtype=np.int64))
         uids.extend(emb.uids[k] for k in rows.tolist())
@@ -477,8 +498,11 @@ def collect_embeddings(paths, keep=None) -> tuple[list[str], np.ndarray]:
     if keep is not None and len(uids) != len(keep):
         missing = sorted(keep - set(uids))
         raise KeyError(f"no embedding for {len(missing)} of the kept uids, e.g. {missing[:3]}")
+    if len(models) > 1:
+        raise ValueError(f"embeddings of different models cannot be compared: {sorted(models)}")
     dim = parts[0].shape[1] if parts else 0
-    return uids, (np.concatenate(parts) if parts else np.zeros((0, dim), np.float16))
+    vectors = np.concatenate(parts) if parts else np.zeros((0, dim), np.float16)
+    return uids, vectors, next(iter(models), None)
 
 
 def settings_dict(settings: DedupSettings) -> dict:

@@ -73,8 +73,8 @@ def dedup_clusters(shards: Sequence[str], embeddings: Sequence[str], out: str, s
 
     keep = pl.concat([pl.read_parquet(path, columns=["uid"]) for path in shards]
                      ) if shards else pl.DataFrame({"uid": []}, schema={"uid": pl.String})
-    uids, vectors = collect_embeddings(embeddings, keep=keep["uid"].to_list())
-    settings = DedupSettings.from_config(cfg)
+    uids, vectors, model = collect_embeddings(embeddings, keep=keep["uid"].to_list())
+    settings = DedupSettings.from_config(cfg, model)
     frame, stats = dedup(uids, vectors, settings)
     write_parquet(frame, out)
     stats = {"scope": scope, **stats, "settings": settings_dict(settings)}

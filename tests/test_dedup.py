@@ -164,6 +164,14 @@ def test_bad_input_is_a_clear_error():
     assert single["keep"].to_list() == [True] and single["cluster_size"].to_list() == [1]
 
 
+def test_a_null_beta_is_the_embedding_models(tmp_path):
+    assert D.DedupSettings.from_config({"beta": None}, "chinese-clip").beta == 0.1
+    assert D.DedupSettings.from_config({"beta": None}, "efficientnet-lite0").beta == 0.02
+    assert D.DedupSettings.from_config({"beta": 0.3}, "chinese-clip").beta == 0.3
+    with pytest.raises(ValueError, match="no calibrated beta"):
+        D.DedupSettings.from_config({"beta": None}, "some-model")
+
+
 def test_collect_embeddings_restricts_to_the_kept_uids(tmp_path):
     from danqing.embed import Embeddings, write_embeddings
 
@@ -172,8 +180,8 @@ def test_collect_embeddings_restricts_to_the_kept_uids(tmp_path):
         vectors = rng.standard_normal((len(uids), 8)).astype(np.float16)
         write_embeddings(Embeddings(uids, vectors, None, "m"), tmp_path / f"{name}.npz")
     paths = [tmp_path / "a.npz", tmp_path / "b.npz"]
-    uids, vectors = D.collect_embeddings(paths, keep={"u1", "u3", "u4"})
-    assert uids == ["u1", "u3", "u4"] and vectors.shape == (3, 8)
+    uids, vectors, model = D.collect_embeddings(paths, keep={"u1", "u3", "u4"})
+    assert uids == ["u1", "u3", "u4"] and vectors.shape == (3, 8) and model == "m"
     assert D.collect_embeddings(paths)[1].shape == (5, 8)
     with pytest.raises(KeyError, match="no embedding for 1"):
         D.collect_embeddings(paths, keep={"u1", "u9"})

@@ -56,10 +56,11 @@ def test_a_uid_missing_from_the_metrics_is_an_error(tmp_path):
         image.image_geometry(df, CFG["image_geometry"])
 
 
-def with_metrics(std, blur, entropy):
+def with_metrics(std, blur, entropy, gray_entropy=None):
     n = len(std)
     return shard(n, img_width=[500] * n, img_height=[400] * n, img_std=std, img_blur=blur,
-                 img_entropy=entropy, img_error=[None] * n)
+                 img_entropy=gray_entropy or entropy, img_entropy_rgb=entropy,
+                 img_error=[None] * n)
 
 
 def test_quality_thresholds_keep_values_at_the_bound():
@@ -73,6 +74,14 @@ def test_quality_thresholds_keep_values_at_the_bound():
     ent = image.image_entropy(blur.kept, CFG["image_entropy"])
     assert ent.dropped.select("uid", "reason", "value").rows() == [("u5", "low_entropy", "2.99")]
     assert ent.kept["uid"].to_list() == ["u0", "u2", "u4"]
+
+
+def test_image_entropy_reads_the_configured_measure():
+    df = with_metrics(std=[50.0] * 2, blur=[5000.0] * 2, entropy=[4.05, 1.58],
+                      gray_entropy=[2.45, 0.0])
+    assert image.image_entropy(df, CFG["image_entropy"]).kept["uid"].to_list() == ["u0"]
+    gray = image.image_entropy(df, {**CFG["image_entropy"], "measure": "gray"})
+    assert gray.kept.height == 0
 
 
 def test_quality_filters_can_join_the_metrics_themselves(tmp_path):

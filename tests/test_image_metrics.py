@@ -1,6 +1,4 @@
-import importlib.util
 import io
-from pathlib import Path
 
 import cv2
 import numpy as np
@@ -8,6 +6,7 @@ import pytest
 from PIL import Image, ImageDraw, ImageFont
 
 from danqing import config
+from danqing.evaluation.wheel_photos import load_photo
 from danqing.images.area_resize import area_downscale
 from danqing.images.metrics import (
     METRICS_SCHEMA,
@@ -23,20 +22,11 @@ from danqing.images.metrics import (
 )
 
 CFG = config.load()["filters"]
-PHOTOS = {
-    "chelsea": ("skimage", "data/chelsea.png"),
-    "coffee": ("skimage", "data/coffee.png"),
-    "rocket": ("skimage", "data/rocket.jpg"),
-    "astronaut": ("skimage", "data/astronaut.png"),
-    "china": ("sklearn", "datasets/images/china.jpg"),
-    "grace_hopper": ("matplotlib", "mpl-data/sample_data/grace_hopper.jpg"),
-}
+PHOTOS = ("chelsea", "coffee", "rocket", "astronaut", "china", "grace_hopper")
 
 
 def photo(name: str) -> Image.Image:
-    package, relative = PHOTOS[name]
-    spec = importlib.util.find_spec(package)
-    return Image.open(Path(spec.origin).parent / relative).convert("RGB")
+    return load_photo(name)
 
 
 def encode(image, fmt="JPEG", quality=90) -> bytes:

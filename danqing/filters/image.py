@@ -122,10 +122,14 @@ def blurry_images(df: pl.DataFrame, cfg: dict, metrics=None) -> StepResult:
                            metrics)
 
 
+ENTROPY_COLUMNS = {"rgb": "img_entropy_rgb", "gray": "img_entropy"}
+
+
 def image_entropy(df: pl.DataFrame, cfg: dict, metrics=None) -> StepResult:
-    """256-bin grayscale entropy below `min_entropy` (3 bits): little information."""
-    return _threshold_step(df, "image_entropy", "img_entropy", cfg["min_entropy"], "low_entropy",
-                           metrics)
+    """Image entropy below `min_entropy` (3 bits): little information. `measure`: `rgb` (the
+    channel histograms pooled, the default; danqing.images.metrics.colour_entropy) or `gray`."""
+    return _threshold_step(df, "image_entropy", ENTROPY_COLUMNS[cfg["measure"]],
+                           cfg["min_entropy"], "low_entropy", metrics)
 
 
 def _apply_dedup(df: pl.DataFrame, step: str, clusters, prefix: str) -> StepResult:

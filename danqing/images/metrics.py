@@ -4,7 +4,9 @@ Each image is decoded once; from its grayscale pixels at the working resolution 
 
 - `img_std`: grayscale pixel standard deviation (low-textual images: sigma < 2 removed),
 - `img_blur`: variance of OpenCV's Laplacian (blurry images: variance < 1000 removed),
-- `img_entropy`: Shannon entropy in bits of the 256-bin grayscale histogram (entropy < 3 removed),
+- `img_entropy`: Shannon entropy in bits of the 256-bin grayscale histogram,
+- `img_entropy_rgb`: the same over the R, G and B histograms pooled (768 bins, as Pillow's
+  `Image.entropy()` computes it for an RGB image): the information-density measure (< 3 removed),
 
 plus the decoded (stored) size and, for an image that cannot be decoded, the error. All values are
 kept in the metrics table so that the report and threshold sweeps can use them.
@@ -65,6 +67,7 @@ METRICS_SCHEMA = {
     "img_std": pl.Float64,
     "img_blur": pl.Float64,
     "img_entropy": pl.Float64,
+    "img_entropy_rgb": pl.Float64,
     "img_error": pl.String,
 }
 METRIC_COLUMNS = [c for c in METRICS_SCHEMA if c != "uid"]
@@ -162,36 +165,61 @@ def _truncated_jpeg(data: bytes) -> bool:
 
 
 def decode_gray(data: bytes) -> np.ndarray:
-    """Decode once to 8-bit grayscale (ITU-R 601 luma) at the stored resolution.
+    """Decode once to 8-bit grayscale (ITU-R 601 luma) at the stored resolution."""
+    return decode(data)[0]
 
-    JPEGs are decoded luma-only (libjpeg skips the colour conversion: about twice as fast as an
-    RGB decode). Transparent images are composited onto white first, so that the hidden colour of
-    transparent pixels does not count as content. EXIF orientation is ignored: no metric depends
-    on it and the reported size stays the stored one.
+
+def decode(data: bytes) -> tuple[np.ndarray, np.ndarray | None]:
+    """Decode once to (8-bit grayscale, 8-bit BGR or None for a grayscale image) at the stored
+    resolution.
+
+    The grayscale image is OpenCV's BGR2GRAY (ITU-R 601 luma) of the colour decode, as
+    `cv2.cvtColor(cv2.imread(path), cv2.COLOR_BGR2GRAY)` gives it. Transparent images are
+    composited onto white first, so that the hidden colour of transparent pixels does not count
+    as content. EXIF orientation is ignored: no metric depends on it and the reported size stays
+    the stored one.
     """
     buffer = np.frombuffer(data, dtype=np.uint8)
-    if data[:3] == b"\xff\xd8\xff":
-        if _truncated_jpeg(data):
-            raise UndecodableImage("truncated JPEG (no end-of-image marker after the last scan)")
-        gray = cv2.imdecode(buffer, cv2.IMREAD_GRAYSCALE | cv2.IMREAD_IGNORE_ORIENTATION)
-        if gray is None:
-            raise UndecodableImage("OpenCV could not decode this JPEG")
-        return gray
+    if data[:3] == b"\xff\xd8\xff" and _truncated_jpeg(data):
+        raise UndecodableImage("truncated JPEG (no end-of-image marker after the last scan)")
     pixels = cv2.imdecode(buffer, cv2.IMREAD_UNCHANGED | cv2.IMREAD_IGNORE_ORIENTATION)
     if pixels is None:
+        if data[:3] == b"\xff\xd8\xff":
+            raise UndecodableImage("OpenCV could not decode this JPEG")
         raise UndecodableImage(f"not a decodable image (starts with {data[:8]!r})")
     if pixels.dtype != np.uint8:  # 16-bit PNG/TIFF, float TIFF
         scale = 255.0 / np.iinfo(pixels.dtype).max if pixels.dtype.kind in "ui" else 255.0
         pixels = np.clip(pixels.astype(np.float64) * scale + 0.5, 0, 255).astype(np.uint8)
     if pixels.ndim == 2:
-        return pixels
+        return pixels, None
     if pixels.shape[2] == 4:
         alpha = pixels[:, :, 3:4].astype(np.float32) / 255.0
         bgr = pixels[:, :, :3].astype(np.float32) * alpha + 255.0 * (1.0 - alpha)
         pixels = np.clip(bgr + 0.5, 0, 255).astype(np.uint8)
     if pixels.shape[2] == 1:
-        return pixels[:, :, 0]
-    return cv2.cvtColor(pixels, cv2.COLOR_BGR2GRAY)
+        return pixels[:, :, 0], None
+    if pixels.shape[2] == 2:  # grey + alpha
+        pixels = cv2.cvtColor(pixels[:, :, :1], cv2.COLOR_GRAY2BGR)
+    pixels = np.ascontiguousarray(pixels[:, :, :3])
+    return cv2.cvtColor(pixels, cv2.COLOR_BGR2GRAY), pixels
+
+
+def colour_entropy(bgr: np.ndarray | None, gray_counts: np.ndarray) -> float:
+    """Entropy in bits of the three channel histograms pooled into one distribution of 768
+    bins (Pillow's `Image.entropy()` of an RGB image): the mean channel entropy + log2(3). A
+    grayscale image has its 256-bin entropy (Pillow's mode L).
+
+    Why not the grayscale entropy (the paper's "P(i), the probability of pixel value i" read
+    over grey levels): two of DanQing's own kept images, a screenshot and a product photo on
+    white, have 256-bin grayscale entropy 2.45 and 2.78 and would be removed at the paper's
+    threshold of 3; pooled over the colour channels they have 4.05 and more. A flat image
+    (any colour) has log2(3) = 1.58, a two-tone text image about 2 (docs/calibration.md).
+    """
+    if bgr is None:
+        return histogram_entropy(gray_counts)
+    counts = np.concatenate([cv2.calcHist([bgr], [c], None, [256], [0, 256]).ravel()
+                             for c in range(3)])
+    return histogram_entropy(counts)
 
 
 def image_metrics(data: bytes, settings: MetricSettings = MetricSettings()) -> dict:
@@ -201,11 +229,12 @@ def image_metrics(data: bytes, settings: MetricSettings = MetricSettings()) -> d
     taken at the working resolution (longer edge <= settings.working_max_edge, INTER_AREA).
     """
     try:
-        gray = decode_gray(data)
+        gray, bgr = decode(data)
     except Exception as error:  # any decoder failure means the same thing: unusable image
         return {
             "img_width": None, "img_height": None, "img_std": None, "img_blur": None,
-            "img_entropy": None, "img_error": f"{type(error).__name__}: {error}"[:500],
+            "img_entropy": None, "img_entropy_rgb": None,
+            "img_error": f"{type(error).__name__}: {error}"[:500],
         }
     height, width = gray.shape
     target = working_size(width, height, settings.working_max_edge)
@@ -217,6 +246,7 @@ def image_metrics(data: bytes, settings: MetricSettings = MetricSettings()) -> d
         "img_std": histogram_std(counts),
         "img_blur": laplacian_variance(working, settings.laplacian_ksize),
         "img_entropy": histogram_entropy(counts),
+        "img_entropy_rgb": colour_entropy(bgr, counts),
         "img_error": None,
     }
 

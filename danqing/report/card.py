@@ -34,7 +34,8 @@ COLUMN_DOCS = {
     "text_content_safety_score": "Unsafe-text probability at text refinement (null: no model).",
     "img_std": "Grayscale pixel standard deviation (low-textual image filter).",
     "img_blur": "Variance of the Laplacian (blur filter).",
-    "img_entropy": "256-bin grayscale entropy of the image (information density).",
+    "img_entropy": "256-bin grayscale entropy of the image, in bits.",
+    "img_entropy_rgb": "Entropy of the image's R, G and B histograms pooled, in bits (information density).",
     "nsfw_score": "NSFW classifier probability (image content safety).",
     "alignment_distance": "L2 distance of the normalised image and text embeddings.",
 }
