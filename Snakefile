@@ -25,5 +25,6 @@ rule all:
         final_shards,
         "results/report/filtration_table.csv",
         "results/report/drop_reasons.parquet",
+        "results/report/threshold_sweep.csv",
         release_targets(),
         figure_targets(),

@@ -85,10 +85,11 @@ _MAYBE_NOISY = re.compile(
 
 @functools.cache
 def _emoticons(path: str) -> re.Pattern:
-    names = sorted({w.lower() for w in read_word_list(path)}, key=len, reverse=True)
-    return re.compile(
-        r"\[(?:lb|ali|bm|din|xkl|moc|c)?(?:" + "|".join(map(re.escape, names)) + r")\]",
-        re.IGNORECASE)
+    """`[name]`, and the halves a cut leaves (`！闪电]`, `[哈哈 `)."""
+    names = "|".join(map(re.escape, sorted({w.lower() for w in read_word_list(path)},
+                                           key=len, reverse=True)))
+    return re.compile(rf"\[(?:lb|ali|bm|din|xkl|moc|c)?(?:{names})\]"
+                      rf"|(?<![\[\w])(?:{names})\]|\[(?:{names})(?![\]\w])", re.IGNORECASE)
 
 
 def _hashtag(match: re.Match) -> str:

@@ -74,6 +74,19 @@ def final_shards(wildcards):
     return step_files(STEPS[-1], "kept")
 
 
+def swept_step_files(wildcards):
+    """Kept rows and drops of the enabled steps the threshold sweep reads."""
+    from danqing.report.sweep import swept_steps
+
+    return [
+        f
+        for step in swept_steps()
+        if step in STEPS
+        for kind in ("kept", "dropped")
+        for f in step_files(step, kind)
+    ]
+
+
 # ---- Release and figures (rules/release.smk, rules/figures.smk): paths and input functions.
 
 RELEASE_DIR = "results/release/dataset"

@@ -30,3 +30,30 @@ rule drop_reasons:
         "../envs/report.yaml"
     script:
         "../scripts/drop_reasons.py"
+
+
+# The share of each filter's input kept at a grid of thresholds, from the stored scores.
+rule threshold_sweep:
+    input:
+        steps=swept_step_files,
+    output:
+        csv=report(
+            "results/report/threshold_sweep.csv",
+            caption="../report/threshold_sweep.rst",
+            category="1. Filtration (Sec. 3.2)",
+            labels={"table": "Threshold sweep (numbers)"},
+        ),
+        png=report(
+            "results/report/threshold_sweep.png",
+            caption="../report/threshold_sweep.rst",
+            category="1. Filtration (Sec. 3.2)",
+            labels={"table": "Threshold sweep"},
+        ),
+    log:
+        "results/logs/threshold_sweep.log",
+    conda:
+        "../envs/report.yaml"
+    params:
+        filters=config["filters"],
+    script:
+        "../scripts/threshold_sweep.py"

@@ -118,7 +118,8 @@ def test_fig2_numbers_match_the_shards(tmp_path, cfg):
         w = rng.integers(60, 3000, n)
         h = rng.integers(60, 3000, n)
         frames.append(pl.DataFrame({"uid": [f"x{i}" for i in range(n)], "original_width": w,
-                                    "original_height": h, "word_count": rng.integers(5, 61, n)}))
+                                    "original_height": h,
+                                    "alt_text": ["字" * k for k in rng.integers(5, 61, n)]}))
     paths = write_shards(tmp_path / "shards", frames)
     png, csv = tmp_path / "fig2.png", tmp_path / "fig2.csv"
     F.build_fig2(paths, png, csv, cfg)
@@ -132,7 +133,7 @@ def test_fig2_numbers_match_the_shards(tmp_path, cfg):
         assert sub["count"].to_list() == expected.tolist(), panel
         assert sub["bin_left"].to_list() == edges
     lengths = numbers.filter(pl.col("panel") == "caption_words")
-    counts = Counter(data["word_count"].to_list())
+    counts = Counter(data["alt_text"].str.len_chars().to_list())
     assert dict(zip(lengths["bin_left"].cast(int), lengths["count"], strict=True)) == {
         k: counts.get(k, 0) for k in range(min(counts), max(counts) + 1)}
     assert math.isclose(lengths["share"].sum(), 1.0)
@@ -140,9 +141,8 @@ def test_fig2_numbers_match_the_shards(tmp_path, cfg):
 
 
 def test_fig2_text_only_leaves_out_image_panels(tmp_path, cfg):
-    paths = write_shards(tmp_path / "s", [pl.DataFrame({"uid": ["a", "b"], "alt_text": CAPTIONS[:2],
-                                                         "word_count": [7, 9]})])
-    numbers, notes = F.fig2_numbers(F.iter_columns(paths, ["original_width", "word_count"]), [0, 100])
+    paths = write_shards(tmp_path / "s", [pl.DataFrame({"uid": ["a", "b"], "alt_text": CAPTIONS[:2]})])
+    numbers, notes = F.fig2_numbers(F.iter_columns(paths, ["original_width", "alt_text"]), [0, 100])
     assert set(numbers["panel"]) == {"caption_words"} and numbers["count"].sum() == 2
     assert "no images were downloaded" in notes[0]
 

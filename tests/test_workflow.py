@@ -143,9 +143,9 @@ def test_embeddings_are_float16_and_aligned_with_uids(full_run):
 def test_kept_rows_carry_the_image_scores(full_run):
     final = pl.concat([pl.read_parquet(f) for f in glob.glob(
         str(full_run / f"results/steps/{ALL_STEPS[-1]}/*/s*[0-9].parquet"))])
-    for column in ("img_std", "img_blur", "img_entropy", "nsfw_score"):
+    for column in ("img_std", "img_blur", "img_entropy", "img_entropy_rgb", "nsfw_score"):
         assert column in final.columns and final[column].null_count() == 0, column
-    assert (final["img_blur"] >= 1000).all() and (final["img_entropy"] >= 3).all()
+    assert (final["img_blur"] >= 1000).all() and (final["img_entropy_rgb"] >= 3).all()
     assert (final["nsfw_score"] < 0.8).all()
 
 
@@ -179,6 +179,21 @@ def test_every_input_row_is_kept_or_has_a_drop_reason(full_run):
     assert not set(real["uid"]) & set(final["uid"])
     summary = pl.read_csv(full_run / "results/report/drop_reason_summary.csv")
     assert summary["rows"].sum() == drops.height
+
+
+def test_threshold_sweep_matches_the_steps_at_the_configured_thresholds(full_run):
+    sweep = pl.read_csv(full_run / "results/report/threshold_sweep.csv")
+    assert (full_run / "results/report/threshold_sweep.png").stat().st_size > 10_000
+    at_config = sweep.filter(pl.col("configured"))
+    assert {"blurry_images", "text_constraints", "cn_detect"} <= set(at_config["step"])
+    for step in ("blurry_images", "cn_detect", "low_textual_images"):
+        kept = sum(pl.read_parquet(f).height for f in
+                   glob.glob(str(full_run / f"results/steps/{step}/*/*[0-9].parquet")))
+        dropped = sum(pl.read_parquet(f).height for f in
+                      glob.glob(str(full_run / f"results/steps/{step}/*/*.drops.parquet")))
+        row = at_config.filter(pl.col("step") == step).row(0, named=True)
+        assert row["rows"] == kept + dropped, step
+        assert row["kept_share"] == pytest.approx(kept / (kept + dropped)), step
 
 
 def test_a_rerun_has_nothing_to_do(full_run):

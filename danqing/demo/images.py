@@ -558,7 +558,7 @@ def near_dup(dup_of: str, variant: str) -> bytes:
         scale = rng.uniform(0.6, 0.85)
         return encode_jpeg(resize(arr, int(w * scale), int(h * scale)), 88)
     if variant == "reencode":
-        return encode_jpeg(arr, rng.choice([60, 70, 75]))
+        return encode_jpeg(arr, rng.choice([75, 80, 85]))
     if variant == "colour":
         shifted = arr.astype(np.float32) + np.array([rng.randint(-10, 10) for _ in range(3)])
         grey = shifted.mean(axis=2, keepdims=True)

@@ -168,8 +168,9 @@ def _bin_label(left: float, right: float, integer: bool = True) -> str:
 
 def fig2_numbers(frames: Iterable[pl.DataFrame], size_edges: Sequence[int]) -> tuple[pl.DataFrame, list[str]]:
     """Width, height and minimum edge of the original images (bins `size_edges`) and caption
-    length in jieba words (one bin per length), summed over all shards."""
-    from danqing.text import words_of
+    length in characters, the unit of the paper's "5 to 60 Chinese words" (one bin per length;
+    danqing.filters.source.caption_length), summed over all shards."""
+    from danqing.filters.source import caption_length
 
     size_counts = {p: np.zeros(len(size_edges), dtype=np.int64) for p in ("width", "height", "min_edge")}
     under = dict.fromkeys(size_counts, 0)
@@ -188,10 +189,9 @@ def fig2_numbers(frames: Iterable[pl.DataFrame], size_edges: Sequence[int]) -> t
                     under[panel] += counts[0]
                     counts = counts[1:]
                 size_counts[panel] += np.asarray(counts, dtype=np.int64)
-        if "word_count" in frame.columns:
-            lengths.update(frame["word_count"].drop_nulls().to_list())
-        elif "alt_text" in frame.columns:
-            lengths.update(len(w) for w in words_of(frame))
+        if "alt_text" in frame.columns:
+            lengths.update(caption_length(t, [], "characters")
+                           for t in frame["alt_text"].drop_nulls().to_list())
     parts, notes = [], []
     if have_sizes:
         for panel, counts in size_counts.items():
@@ -217,7 +217,7 @@ def fig2_numbers(frames: Iterable[pl.DataFrame], size_edges: Sequence[int]) -> t
 def plot_fig2(numbers: pl.DataFrame, out: str | os.PathLike, notes: Sequence[str] = (), name: str = "DanQing") -> None:
     plt = _pyplot()
     titles = {"width": "图像宽度 Width (px)", "height": "图像高度 Height (px)",
-              "min_edge": "最短边 Min edge (px)", "caption_words": "文本长度 Caption length (jieba words)"}
+              "min_edge": "最短边 Min edge (px)", "caption_words": "文本长度 Caption length (characters)"}
     panels = [p for p in titles if p in set(numbers["panel"])]
     rows = 2 if len(panels) == 4 else 1
     cols = len(panels) // rows
@@ -226,7 +226,7 @@ def plot_fig2(numbers: pl.DataFrame, out: str | os.PathLike, notes: Sequence[str
         sub = numbers.filter(pl.col("panel") == panel)
         if panel == "caption_words":
             ax.bar(sub["bin_left"].to_numpy(), sub["share"].to_numpy() * 100, width=0.9, color=OURS_COLOUR)
-            ax.set_xlabel("词数 words per caption")
+            ax.set_xlabel("字数 characters per caption")
         else:
             labels = [_bin_label(a, b) for a, b in zip(sub["bin_left"], sub["bin_right"], strict=True)]
             ax.bar(range(sub.height), sub["share"].to_numpy() * 100, color=OURS_COLOUR)
@@ -721,7 +721,7 @@ def final_uids(shards: Sequence[str]) -> list[str]:
 
 def build_fig2(shards, png, csv, cfg) -> pl.DataFrame:
     numbers, notes = fig2_numbers(
-        iter_columns(shards, ["original_width", "original_height", "word_count", "words", "alt_text"]),
+        iter_columns(shards, ["original_width", "original_height", "alt_text"]),
         cfg["size_bins"])
     write_csv(numbers, csv)
     plot_fig2(numbers, png, notes, name=cfg["name"])
