@@ -32,13 +32,25 @@ _URL_OR_PATH = re.compile(
 _IDENTIFIER = re.compile(r"^(?=[\w.-]*[\d_])[\w.-]+$", re.ASCII)
 
 
+# What cameras, phones and chat apps name a picture: a file name made of these and digits says
+# nothing about the image.
+_GENERIC_NAME = re.compile(r"微信图片|微信截图|屏幕截图|屏幕快照|截图|未命名|未标题|图片|照片|图像|副本|"
+                           r"img|image|dsc|dcim|pic|photo|screenshot|wx|mmexport", re.IGNORECASE)
+_HAN = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
+
+
 def is_file_name(text: str) -> bool:
-    """The whole alt is a file name, URL, path, hash, id or number, not words."""
+    """The whole alt is a file name, URL, path, hash, id or number, not words.
+
+    An image file name whose stem describes the picture in five or more Han characters
+    (`中塞艺术交流中心签约仪式.jpg`, as editors name their uploads) is a caption: cleaning removes
+    the extension (danqing.webnoise)."""
     text = text.strip()
     if not text:
         return False
     if _IMAGE_FILE.search(text) and not re.search(r"\s", text):
-        return True
+        stem = _GENERIC_NAME.sub("", _IMAGE_FILE.sub("", text))
+        return len(_HAN.findall(stem)) < 5
     return bool(_URL_OR_PATH.match(text) or _IDENTIFIER.match(text))
 
 

@@ -24,7 +24,7 @@ from danqing.text import char_class, read_word_list
 # In the order of removal: entities are decoded before anything else reads the text; URLs go
 # before mentions and link stubs, which could otherwise match inside them.
 KINDS = ("entity", "url", "repost", "mention", "hashtag", "link_stub", "phone", "emoticon",
-         "emoji")
+         "file_extension", "emoji")
 
 _TAG = re.compile(r"</?[a-zA-Z][a-zA-Z0-9]*(?:\s[^<>]*)?/?>")
 _ENTITY = re.compile(r"&(?:[a-zA-Z][a-zA-Z0-9]{1,31}|#[0-9]{1,7}|#[xX][0-9a-fA-F]{1,6});?")
@@ -55,6 +55,9 @@ _EMOJI = regex.compile(
     regex.V1,
 )
 # Brackets left empty where noise was removed (`（来自@手机百度）` -> `（来自）` keeps its words).
+# An image file name kept as a caption for its descriptive stem: the extension (and a copy mark)
+# goes.
+_FILE_EXTENSION = re.compile(r"(?:_副本|_copy)?\.(?:jpe?g|png|gif|webp|bmp)$", re.IGNORECASE)
 _EMPTY_BRACKETS = re.compile(r"\(\s*\)|（\s*）|\[\s*\]|【\s*】|「\s*」|『\s*』|《\s*》")
 _REPEATED_PUNCT = re.compile(r"([^\w\s])\1{2,}")
 _SPACES = re.compile(r"\s+")
@@ -114,7 +117,7 @@ def clean(text: str, emoticons: str, fast: bool = True) -> tuple[str, tuple[str,
     passes = (("url", _URL, " "), ("repost", _REPOST, " "), ("mention", _MENTION, " "),
               ("hashtag", _HASH, _hashtag), ("link_stub", _LINK_STUB, " "),
               ("phone", _PHONE, " "), ("emoticon", _emoticons(emoticons), " "),
-              ("emoji", _EMOJI, ""))
+              ("file_extension", _FILE_EXTENSION, ""), ("emoji", _EMOJI, ""))
     for kind, pattern, replacement in passes:
         text, n = pattern.subn(replacement, text)
         if n:

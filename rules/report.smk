@@ -37,12 +37,7 @@ rule threshold_sweep:
     input:
         steps=swept_step_files,
     output:
-        csv=report(
-            "results/report/threshold_sweep.csv",
-            caption="../report/threshold_sweep.rst",
-            category="1. Filtration (Sec. 3.2)",
-            labels={"table": "Threshold sweep (numbers)"},
-        ),
+        csv="results/report/threshold_sweep.csv",
         png=report(
             "results/report/threshold_sweep.png",
             caption="../report/threshold_sweep.rst",

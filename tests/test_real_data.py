@@ -113,3 +113,17 @@ def test_offline_dedup_beta_links_web_copies_and_no_distinct_real_images():
     assert distinct.min() > 10 * beta
     copies = embed([dedup_beta.VARIANTS["resized to 0.7, q88"](im) for im in images.values()])
     assert (1.0 - np.einsum("ij,ij->i", base, copies) < beta).all()
+
+
+def test_cn_detect_separates_chinese_from_japanese_korean_and_english():
+    from danqing.evaluation import languages
+
+    catalogs = languages.catalog_texts(300)
+    found = {lang for lang, _ in catalogs}
+    if not {"ja", "ko", "zh", "en"} <= found:
+        pytest.skip(f"gettext catalogs of ja/ko/zh/en not installed here (found {sorted(found)})")
+    table = languages.confusion(languages.caption_texts(300) + catalogs,
+                                FILTERS["cn_detect"]["min_confidence"])
+    kept = dict(zip(table["language"], table["kept_as_chinese"], strict=True))
+    assert kept["zh-caption"] >= 0.99 and kept["zh"] >= 0.98
+    assert kept["en"] <= 0.01 and kept["ko"] <= 0.01 and kept["ja"] <= 0.03

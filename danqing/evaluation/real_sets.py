@@ -74,6 +74,17 @@ def _labels(file: str, id_column: str) -> dict[str, tuple[str, str]]:
     return out
 
 
+def _audit_labels() -> dict[str, str]:
+    """uid -> label of the drop audit: rows outside the labelled samples that a filter dropped,
+    each read and labelled (docs/labelling.md); they count for precision only."""
+    labels = {}
+    for row in _read_csv(LABELS / "drop_audit.csv"):
+        if row["label"] not in LABEL_CLASSES:
+            raise ValueError(f"drop_audit.csv: unknown label {row['label']!r} for {row['uid']}")
+        labels[row["uid"]] = row["label"]
+    return labels
+
+
 def _resolve(url: str | None, page_url: str | None) -> str:
     """The image URL as a crawler would see it: relative and scheme-relative URLs resolved
     against the page (or a placeholder page where the page URL is unknown)."""
@@ -111,8 +122,11 @@ def load(name: str) -> pl.DataFrame:
                           labels.get(str(i))))
     else:
         raise KeyError(f"unknown real set {name!r}; one of {sorted(BY_NAME)}")
+    audit = _audit_labels()
     records = []
     for uid, text, where, label in items:
+        if label is None and uid in audit:
+            label = (audit[uid], "")
         url, page_url, title = where if where else (NO_URL.format(uid=uid), None, None)
         url = _resolve(url, page_url)
         host = urlsplit(url).hostname if url.startswith("http") else None
