@@ -44,6 +44,7 @@ STRING_FIELDS = ("url", "alt_text", "page_url", "page_title", "domain", "crawl")
 BATCH_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 _SPACES = re.compile(r"\s+")
 CHUNK_ROWS = 50_000
+MAX_UID_LENGTH = 256
 
 
 class Malformed(ValueError):
@@ -88,6 +89,31 @@ def _string(record: dict, key: str, required: bool = False) -> str | None:
     return value
 
 
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:  # lone surrogates from "\ud800"-style JSON escapes
+        return False
+    return True
+
+
+def _uid(value: object) -> str | None:
+    """The row's own uid as text, None when it has none. A float column of integral values (as
+    pandas writes an integer column with nulls) is read as those integers."""
+    if value is None or value == "" or (isinstance(value, float) and math.isnan(value)):
+        return None
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        raise Malformed("wrong_type:uid")
+    if isinstance(value, str) and not _encodable(value):
+        raise Malformed("invalid_utf8:uid")
+    text = str(value)
+    if len(text) > MAX_UID_LENGTH:
+        raise Malformed("uid_too_long")
+    return text
+
+
 def _page_title(record: dict) -> str | None:
     title = _string(record, "page_title")
     return (_SPACES.sub(" ", title).strip() or None) if title else None
@@ -103,11 +129,9 @@ def normalise(record: dict) -> Row:
     alt = _SPACES.sub(" ", alt_raw).strip()
     if not alt:
         raise Malformed("missing_alt_text")
-    uid = record.get("uid")
-    if uid is None or uid == "":
+    uid = _uid(record.get("uid"))
+    if uid is None:
         uid = derive_uid(url, alt)
-    elif isinstance(uid, bool) or not isinstance(uid, str | int):
-        raise Malformed("wrong_type:uid")
     languages = record.get("languages")
     if isinstance(languages, list):
         if not all(isinstance(t, str) for t in languages):
@@ -115,6 +139,8 @@ def normalise(record: dict) -> Row:
         languages = ",".join(languages)
     elif languages is not None and not isinstance(languages, str):
         raise Malformed("wrong_type:languages")
+    if languages is not None and not _encodable(languages):
+        raise Malformed("invalid_utf8:languages")
     batch = record.get("batch")
     if batch is not None and batch != "":
         if isinstance(batch, bool) or not isinstance(batch, str | int):
@@ -162,6 +188,8 @@ def read_records(path: str, fmt: str = "auto") -> Iterator[tuple[int, dict | Mal
     opener = gzip.open if path.endswith(".gz") else open
     with opener(path, "rb") as raw:
         for number, line in enumerate(io.BufferedReader(raw)):
+            if number == 0 and line.startswith(b"\xef\xbb\xbf"):  # a UTF-8 byte-order mark
+                line = line[3:]
             if not line.strip():
                 continue
             try:
@@ -171,7 +199,9 @@ def read_records(path: str, fmt: str = "auto") -> Iterator[tuple[int, dict | Mal
                 continue
             try:
                 record = json.loads(text)
-            except json.JSONDecodeError:
+            except (ValueError, RecursionError):
+                # JSONDecodeError, an integer of more than 4,300 digits, nesting past the
+                # recursion limit: the line is not a record this contract can read.
                 yield number, Malformed("invalid_json")
                 continue
             if not isinstance(record, dict):
@@ -226,9 +256,12 @@ def partition(
             per_batch[assign_batch(normalise(record), num_batches)] += 1
         except Malformed as err:
             uid = record.get("uid") if isinstance(record, dict) else None
+            readable = (isinstance(uid, int) and not isinstance(uid, bool) and uid.bit_length() < 64
+                        or isinstance(uid, str) and uid != "" and _encodable(uid)
+                        and len(uid) <= MAX_UID_LENGTH)
             malformed.append(
                 {
-                    "uid": str(uid) if isinstance(uid, str | int) and uid != "" else f"row:{number}",
+                    "uid": str(uid) if readable else f"row:{number}",
                     "step": "partition",
                     "reason": str(err),
                     "value": f"row {number}",

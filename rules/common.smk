@@ -3,6 +3,7 @@ import os
 
 from snakemake.utils import min_version, validate
 
+from danqing import config_checks
 from danqing import steps as pipeline_steps
 
 min_version("9.0")
@@ -12,6 +13,8 @@ configfile: "config/config.yaml"
 
 
 validate(config, "../config/schema.yaml")
+# What the schema cannot say (NaN, inverted windows, missing files), before any job runs.
+config_checks.check(config)
 
 # Enabled steps in pipeline order, whatever order config lists them in.
 STEPS = pipeline_steps.step_names(set(config["steps"]))

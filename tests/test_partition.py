@@ -113,3 +113,35 @@ def test_partition_is_deterministic_and_handles_empty_input(tmp_path):
 def test_partition_rejects_unknown_format(tmp_path):
     with pytest.raises(ValueError, match="input.format"):
         P.detect_format("pairs.csv")
+
+
+def test_no_input_line_can_stop_the_partition(tmp_path):
+    """Hostile lines become recorded reasons; the rows around them are kept."""
+    src = tmp_path / "hostile.jsonl.gz"
+    deep = b'{"uid": "deep", "x": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"
+    _write_jsonl(src, [
+        b"\xef\xbb\xbf" + json.dumps(_record(0), ensure_ascii=False).encode(),  # BOM, first row
+        b'{"uid": "\\ud800", "url": "https://a.cn/1.jpg", "alt_text": "lone surrogate uid"}',
+        b'{"uid": "u2", "url": "https://a.cn/2.jpg", "alt_text": "x", "languages": "zh\\udfff"}',
+        b'{"uid": ' + b"9" * 5000 + b', "url": "https://a.cn/3.jpg", "alt_text": "huge int"}',
+        deep,
+        json.dumps(_record(5, uid="u" * 5000)).encode(),
+        json.dumps(_record(6)).encode(),
+    ])
+    counts, _, frames, drops = _run(tmp_path, src)
+    kept = sorted(u for f in frames.values() for u in f["uid"].to_list())
+    assert kept == ["u0", "u6"]
+    assert sorted(drops["reason"].to_list()) == sorted([
+        "invalid_utf8:uid", "invalid_utf8:languages", "invalid_json", "invalid_json",
+        "uid_too_long"])
+    assert drops["uid"].str.len_chars().max() <= 256
+    assert counts["input"] == 7 == len(kept) + drops.height
+
+
+def test_a_float_uid_column_of_integers_is_read_as_integers(tmp_path):
+    src = tmp_path / "floats.parquet"
+    pl.DataFrame({"uid": [1.0, None, 3.0], "url": [f"https://a.cn/{i}.jpg" for i in range(3)],
+                  "alt_text": ["一", "二", "三"], "batch": ["b1"] * 3}).write_parquet(src)
+    _, _, frames, drops = _run(tmp_path, src)
+    uids = sorted(u for f in frames.values() for u in f["uid"].to_list())
+    assert drops.height == 0 and uids[:2] == ["1", "3"] and len(uids) == 3

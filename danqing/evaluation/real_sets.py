@@ -3,7 +3,8 @@ repository) joined with the project's own labels (evaluation/labels/, docs/label
 
 Each set becomes a raw-pair frame in the workflow's input contract (uid, url, alt_text, page_url,
 domain, languages, page_title) plus `label` and `noise` (rows without a label have `label` null) and
-`pair_key`: whether the rows lack uids of their own, as crawled pairs do.
+`pair_key`: whether the rows lack uids of their own, as crawled pairs do. `label_source` is
+`sample` (the labelled samples, with noise labels) or `audit` (the drop audit: a label, no noise).
 """
 
 from __future__ import annotations
@@ -125,8 +126,9 @@ def load(name: str) -> pl.DataFrame:
     audit = _audit_labels()
     records = []
     for uid, text, where, label in items:
+        source = "sample" if label else None
         if label is None and uid in audit:
-            label = (audit[uid], "")
+            label, source = (audit[uid], None), "audit"
         url, page_url, title = where if where else (NO_URL.format(uid=uid), None, None)
         url = _resolve(url, page_url)
         host = urlsplit(url).hostname if url.startswith("http") else None
@@ -134,10 +136,12 @@ def load(name: str) -> pl.DataFrame:
             "uid": uid, "url": url, "alt_text": text, "page_url": page_url, "page_title": title,
             "domain": host, "languages": "zho",
             "label": label[0] if label else None, "noise": label[1] if label else None,
+            "label_source": source,
             "pair_key": name == "news",
         })
     return pl.DataFrame(records, schema={
         "uid": pl.String, "url": pl.String, "alt_text": pl.String, "page_url": pl.String,
         "page_title": pl.String,
         "domain": pl.String, "languages": pl.String, "label": pl.String, "noise": pl.String,
+        "label_source": pl.String,
         "pair_key": pl.Boolean})

@@ -44,7 +44,7 @@ def cleaning_agreement(raw: pl.DataFrame, emoticons: str) -> pl.DataFrame:
     from (recall), and rows it removed it from without the label (precision's complement)."""
     from danqing.webnoise import clean
 
-    labelled = raw.filter(pl.col("label").is_not_null() & pl.col("alt_text").is_not_null())
+    labelled = raw.filter((pl.col("label_source") == "sample") & pl.col("alt_text").is_not_null())
     found = [set(clean(t, emoticons)[1]) for t in labelled["alt_text"].to_list()]
     labels = [set(filter(None, (n or "").split(";"))) for n in labelled["noise"].to_list()]
     rows = []

@@ -1,0 +1,85 @@
+"""Checks of a validated configuration that the schema cannot express, run before any job: a
+config that would empty the dataset or fail only when its step runs (after the partition and the
+downloads) stops the run at start, with every problem named.
+
+- no NaN or infinite number anywhere (YAML's `.nan` is a valid JSON-schema number);
+- windows the right way round (`min_words` <= `max_words`, alignment `min_distance` <=
+  `max_distance`);
+- every file the enabled steps read exists: lexicons, word lists, blacklist, URL patterns,
+  emoticons, fastText models, the [UNK] vocabulary, the frequency table, the NSFW model and the
+  embedding checkpoint.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from pathlib import Path
+
+# step -> config keys under filters.<step> that name a file (a list of files for `lists`-like
+# keys); a null value means "the built-in one".
+STEP_FILES: dict[str, tuple[str, ...]] = {
+    "text_safety": ("lexicon", "fasttext_model"),
+    "source_reliability": ("blacklist", "non_content_images"),
+    "text_constraints": ("interface_words", "stop_words"),
+    "cn_detect": ("model",),
+    "stop_words": ("lists",),
+    "unk_tokens": ("vocab",),
+    "text_entropy": ("frequency_table",),
+    "emoji_special_chars": ("emoticons",),
+    "text_content_safety": ("lexicon", "fasttext_model"),
+    "image_safety": ("model",),
+}
+EMBEDDING_STEPS = ("semantic_dedup", "cross_modal_alignment", "cross_batch_dedup")
+
+
+def _numbers(value, where: str) -> Iterator[tuple[str, float]]:
+    if isinstance(value, dict):
+        for key, item in value.items():
+            yield from _numbers(item, f"{where}.{key}" if where else str(key))
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            yield from _numbers(item, f"{where}[{i}]")
+    elif isinstance(value, float):
+        yield where, value
+
+
+def problems(config: dict, root: str | Path = ".") -> list[str]:
+    """Every problem found, one line each (empty: the config is usable)."""
+    root = Path(root)
+    found = [f"config key {where}: {value} is not a finite number"
+             for where, value in _numbers(config, "") if not math.isfinite(value)]
+    filters = config.get("filters", {})
+    steps = set(config.get("steps", []))
+    length = filters.get("text_constraints", {})
+    if "text_constraints" in steps and length.get("min_words", 0) > length.get("max_words", 1e9):
+        found.append(f"config key filters.text_constraints: min_words {length['min_words']} > "
+                     f"max_words {length['max_words']}: no caption could pass")
+    window = filters.get("cross_modal_alignment", {})
+    if ("cross_modal_alignment" in steps
+            and window.get("min_distance", 0) > window.get("max_distance", 1e9)):
+        found.append(f"config key filters.cross_modal_alignment: min_distance "
+                     f"{window['min_distance']} > max_distance {window['max_distance']}: no "
+                     "pair could pass")
+    for step, keys in STEP_FILES.items():
+        if step not in steps:
+            continue
+        for key in keys:
+            value = filters.get(step, {}).get(key)
+            paths = value if isinstance(value, list) else [value]
+            for path in paths:
+                if path is not None and not (root / path).is_file():
+                    found.append(f"config key filters.{step}.{key}: file not found: {path}")
+    checkpoint = config.get("embedding", {}).get("checkpoint")
+    if steps & set(EMBEDDING_STEPS) and checkpoint and not (root / checkpoint).is_file():
+        found.append(f"config key embedding.checkpoint: file not found: {checkpoint}")
+    return found
+
+
+def check(config: dict, root: str | Path = ".") -> None:
+    """Raise ValueError listing every problem (danqing.config.ConfigError is a ValueError)."""
+    from danqing.config import ConfigError
+
+    found = problems(config, root)
+    if found:
+        raise ConfigError("unusable configuration:\n  " + "\n  ".join(found))
