@@ -83,11 +83,9 @@ def is_site_name(text: str, words: list[str], title: str | None, interface: froz
     for name in site_names(title):
         if text == name:
             return True
-        if name in text:
-            rest = [w for w in re.split(r"\s+", text.replace(name, " ")) if w]
-            rest_words = [w for w in words if w not in name]
-            if rest and is_interface_text(rest_words, interface, stop):
-                return True
+        if name in text and is_interface_text([w for w in words if w not in name], interface,
+                                              stop):
+            return True
     return False
 
 

@@ -120,10 +120,3 @@ def noise_residue(tables: list[pl.DataFrame]) -> dict[str, list[str]]:
         out[kind] = [u for u, t in zip(kept["uid"], kept["final_text"], strict=True)
                      if t and pattern.search(t)]
     return out
-
-
-def labelled_noise_left(table: pl.DataFrame) -> pl.DataFrame:
-    """Kept labelled rows whose noise label says something had to go but the caption is
-    unchanged (the cleaner did nothing to it)."""
-    return table.filter(pl.col("step").is_null() & (pl.col("noise").fill_null("") != "")
-                        & (pl.col("final_text") == pl.col("alt_text").str.strip_chars()))
