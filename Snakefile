@@ -2,6 +2,14 @@
 # image-text pairs, with the paper's filtration table built from the workflow's own counts.
 
 
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+
+configfile: "config/config.yaml"
+
+
 include: "rules/common.smk"
 include: "rules/ingest.smk"
 include: "rules/ingest_warc.smk"

@@ -1,16 +1,10 @@
 import json
 import os
 
-from snakemake.utils import min_version, validate
+from snakemake.utils import validate
 
 from danqing import config_checks
 from danqing import steps as pipeline_steps
-
-min_version("9.0")
-
-
-configfile: "config/config.yaml"
-
 
 validate(config, "../config/schema.yaml")
 # What the schema cannot say (NaN, inverted windows, missing files), before any job runs.
