@@ -58,3 +58,13 @@ def test_not_run_steps_are_explained_in_the_table():
                         note="no image-text model configured")
     t = table.build(partition, [rec], ["language_control"])
     assert "no image-text model configured" in table.to_markdown(t)
+
+
+def test_an_empty_input_gives_a_table_of_zeros():
+    partition = {"input": 0, "kept": 0, "dropped": 0}
+    result = table.build(partition, [], ["language_control", "text_safety"])
+    assert result["Left Data Num"].to_list() == [0, 0, 0, 0]
+    assert result.filter(pl.col("step") == "language_control")["Note"][0] == (
+        "no rows reached this step")
+    with pytest.raises(ValueError, match="no counts records for step language_control"):
+        table.build({**partition, "kept": 3, "input": 3}, [], ["language_control"])

@@ -44,7 +44,12 @@ def build(partition_counts: dict, records: list[dict], enabled: list[str]) -> pl
     for name in ordered:
         step = BY_NAME[name]
         if name not in totals:
-            raise ValueError(f"no counts records for step {name}")
+            if left:
+                raise ValueError(f"no counts records for step {name}")
+            # Nothing reached the step (an empty input, or every row dropped before it): no
+            # shard, so no job and no record, and zero rows is the honest count.
+            totals[name] = {"input": 0, "kept": 0, "dropped": 0, "transformed": 0,
+                            "notes": {"no rows reached this step"}}
         t = totals[name]
         if t["input"] != left:
             raise ValueError(
