@@ -120,6 +120,30 @@ def looks_like_image(head: bytes) -> bool:
     return head[4:8] == b"ftyp"  # AVIF / HEIF
 
 
+# Pillow's decompression-bomb warning threshold; configurable as
+# filters.download_images.max_image_pixels, read by the workers from the environment.
+DEFAULT_MAX_PIXELS = 89_478_485
+MAX_PIXELS_ENV = "DANQING_MAX_IMAGE_PIXELS"
+
+
+def header_pixels(img_stream) -> int | None:
+    """Width x height from the image's header alone (Pillow reads no pixel data), or None."""
+    from PIL import Image
+
+    img_stream.seek(0)
+    try:
+        with Image.open(img_stream) as image:
+            width, height = image.size
+    except Image.DecompressionBombError as bomb:  # Pillow's own refusal names the size
+        found = re.search(r"\((\d+) pixels\)", str(bomb))
+        return int(found.group(1)) if found else 2 * (Image.MAX_IMAGE_PIXELS or 0) + 1
+    except Exception:  # not an image Pillow knows: the decoder says what it is
+        return None
+    finally:
+        img_stream.seek(0)
+    return width * height
+
+
 def _sniffing_resizer_class():
     """img2dataset's Resizer, telling "not an image" apart from "image decoding error".
 
@@ -131,12 +155,17 @@ def _sniffing_resizer_class():
 
     class SniffingResizer(Resizer):
         def __call__(self, img_stream, blurring_bbox_list=None):
+            area = header_pixels(img_stream)
+            if area is not None and area > int(os.environ.get(MAX_PIXELS_ENV, DEFAULT_MAX_PIXELS)):
+                # Refused from the header, before a decode could allocate it (a 20000 x 20000
+                # PNG bomb is 1.6 MB on the wire and 1.6 GB decoded).
+                return None, None, None, None, None, f"image area too large: {area} pixels"
             result = super().__call__(img_stream, blurring_bbox_list)
             if result[-1] == "Image decoding error":
                 img_stream.seek(0)
-                head = img_stream.read(32)
-                if not looks_like_image(head):
-                    return (*result[:-1], f"not an image: body starts with {head[:24]!r}")
+                if not looks_like_image(img_stream.read(32)):
+                    # What the body held stays out of the drop table: it came from a stranger.
+                    return (*result[:-1], "not an image: no image signature")
             return result
 
     SniffingResizer.__module__ = __name__
@@ -235,6 +264,9 @@ def run_img2dataset(url_list: Path, output_folder: Path, cfg: dict, processes: i
     not look like a finished one, so it becomes a KeyboardInterrupt here.
     """
     # Both libraries phone home on import or start unless told not to; the workflow is offline.
+    os.environ[MAX_PIXELS_ENV] = str(int(cfg["max_image_pixels"]))
+    # OpenCV's own limit as a second guard (its default is 2^30 pixels).
+    os.environ["OPENCV_IO_MAX_IMAGE_PIXELS"] = str(int(cfg["max_image_pixels"]))
     os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
     os.environ.setdefault("WANDB_MODE", "disabled")
     os.environ.setdefault("WANDB_SILENT", "true")

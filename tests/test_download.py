@@ -290,7 +290,7 @@ def test_empty_shard(tmp_path):
     ("The read operation timed out", "timeout"),
     ("<urlopen error timed out>", "timeout"),
     ("Image decoding error", "decode_error"),
-    ("not an image: body starts with b'<html>'", "not_image"),
+    ("not an image: no image signature", "not_image"),
     ("image too small", "too_small"),
     ("Use of image disallowed by X-Robots-Tag directive", "opted_out"),
     ("<urlopen error [Errno 111] Connection refused>", "connection_error"),
@@ -370,3 +370,32 @@ def test_benchmark_quick_mode():
     assert numbers["images"] == 100
     assert numbers["ceiling_per_s"] > 0 and numbers["stage_steady_per_s"] > 0
     assert "ratio stage/ceiling" in proc.stdout
+
+
+def _png_header(width: int, height: int) -> bytes:
+    """A PNG that declares width x height in its header and holds no pixel data."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(
+            ">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 6, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IEND", b"")
+
+
+def test_a_decompression_bomb_is_refused_from_its_header(monkeypatch):
+    import io
+
+    from danqing import download
+
+    assert download.header_pixels(io.BytesIO(_png_header(30000, 30000))) == 900_000_000
+    assert download.header_pixels(io.BytesIO(b"<html>")) is None
+    monkeypatch.setenv(download.MAX_PIXELS_ENV, "89478485")
+    resizer = download.SniffingResizer(image_size=256, resize_mode="no", resize_only_if_bigger=True)
+    result = resizer(io.BytesIO(_png_header(30000, 30000)))
+    assert result[0] is None and result[-1] == "image area too large: 900000000 pixels"
+    assert download.classify_error(result[-1]) == "too_large"
+    html = resizer(io.BytesIO(b"<html>secret token</html>"))
+    assert html[-1] == "not an image: no image signature"
