@@ -75,7 +75,8 @@ def run(count: int, processes: int, threads: int, client_threads: int,
                               "alt_text": ["演示图片"] * count})
         images_dir = Path(tmp) / "images" / "b1" / "s00000"
         started = time.perf_counter()
-        result = download_shard(frame, cfg, images_dir, processes=processes)
+        result = download_shard(frame, cfg, images_dir, processes=processes,
+                                network={"allowed_networks": ["127.0.0.1/32"]})
         stage_s = time.perf_counter() - started
         steady_s = steady_seconds(images_dir)
     if result.kept.height != count:

@@ -488,11 +488,15 @@ def collect_embeddings(paths, keep=None) -> tuple[list[str], np.ndarray, str | N
     uids: list[str] = []
     parts: list[np.ndarray] = []
     models: set[str] = set()
+    seen: set[str] = set()
     for path in paths:
         emb = read_embeddings(path)
         models.add(emb.model)
-        rows = (np.arange(len(emb.uids)) if keep is None else
-                np.fromiter((k for k, u in enumerate(emb.uids) if u in keep), dtype=np.int64))
+        # A uid that two batches hold (the same pair crawled twice) is taken once, from the
+        # first file that has it.
+        rows = np.fromiter((k for k, u in enumerate(emb.uids)
+                            if (keep is None or u in keep) and u not in seen), dtype=np.int64)
+        seen.update(emb.uids[k] for k in rows.tolist())
         uids.extend(emb.uids[k] for k in rows.tolist())
         parts.append(np.asarray(emb.image[rows], dtype=np.float16))
     if keep is not None and len(uids) != len(keep):

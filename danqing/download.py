@@ -29,8 +29,10 @@ records its drops under its own name.
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import importlib
+import io
 import json
 import logging
 import math
@@ -41,13 +43,16 @@ import signal
 import sys
 import tarfile
 import time
+import urllib.request
 from collections.abc import Iterator
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
 import polars as pl
 
 from danqing.filters import StepResult, verdicts
 from danqing.io import write_parquet
+from danqing.safe_http import ROBOTS_DISALLOWED
 
 log = logging.getLogger("danqing.download")
 
@@ -82,10 +87,18 @@ def classify_error(message: str | None) -> str:
     if not message:
         return "other"
     text = message.lower()
+    if "refused address" in text:
+        return "refused_address"
+    if "refused redirect" in text or "unknown url type" in text:
+        return "refused_scheme"
+    if message.startswith(ROBOTS_DISALLOWED):
+        return "robots_disallowed"
+    if "response too large" in text:
+        return "response_too_large"
     match = _HTTP_STATUS.search(message)
     if match:
         return f"http_{match.group(1)}"
-    if "timed out" in text or "timeout" in text:
+    if "timed out" in text or "timeout" in text or "deadline" in text:
         return "timeout"
     if "x-robots-tag" in text:
         return "opted_out"
@@ -144,6 +157,37 @@ def header_pixels(img_stream) -> int | None:
     return width * height
 
 
+# Bytes an encoding may hold beyond raw 8-bit RGB (ICC profile, EXIF) before it counts as padded:
+# a 480 x 360 JPEG with 52 MB of comments is re-encoded, not stored as it came.
+ENCODING_SLACK_BYTES = 64 * 1024
+
+
+def normalised_stream(img_stream, pixels: int | None):
+    """`img_stream`, or an 8-bit PNG of its image where img2dataset would mishandle it.
+
+    16-bit PNGs: img2dataset's alpha matting assumes 8 bits and saturates them to white, and
+    JPEG has no 16-bit form, so they are scaled to 8 bits first. Encodings larger than the raw
+    pixels plus ENCODING_SLACK_BYTES are padding (comments, trailing data): re-encoded, they are
+    stored at the size of their image. The PNG is lossless; img2dataset then encodes it once in
+    the configured format.
+    """
+    import cv2
+    import numpy as np
+
+    data = img_stream.getvalue()
+    sixteen_bit = data.startswith(b"\x89PNG\r\n\x1a\n") and len(data) > 24 and data[24] == 16
+    padded = pixels is not None and len(data) > 3 * pixels + ENCODING_SLACK_BYTES
+    if not (sixteen_bit or padded):
+        return img_stream
+    image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+    if image is None:
+        return img_stream  # the decoder's error is reported as usual
+    if image.dtype == np.uint16:
+        image = ((image.astype(np.uint32) + 128) // 257).astype(np.uint8)
+    ok, encoded = cv2.imencode(".png", image)
+    return io.BytesIO(encoded.tobytes()) if ok else img_stream
+
+
 def _sniffing_resizer_class():
     """img2dataset's Resizer, telling "not an image" apart from "image decoding error".
 
@@ -160,6 +204,7 @@ def _sniffing_resizer_class():
                 # Refused from the header, before a decode could allocate it (a 20000 x 20000
                 # PNG bomb is 1.6 MB on the wire and 1.6 GB decoded).
                 return None, None, None, None, None, f"image area too large: {area} pixels"
+            img_stream = normalised_stream(img_stream, area)
             result = super().__call__(img_stream, blurring_bbox_list)
             if result[-1] == "Image decoding error":
                 img_stream.seek(0)
@@ -173,13 +218,129 @@ def _sniffing_resizer_class():
     return SniffingResizer
 
 
+def _orphan_free_logger_class():
+    """img2dataset's stats-logger process, which dies with the job that started it.
+
+    It polls for stats files until it is told to stop, so a job killed with SIGKILL used to leave
+    it running (and holding multiprocessing's resource tracker) for many minutes.
+    """
+    from img2dataset.logger import LoggerProcess
+
+    from danqing.processes import die_with_parent
+
+    class OrphanFreeLoggerProcess(LoggerProcess):
+        def run(self):
+            die_with_parent()
+            super().run()
+
+    OrphanFreeLoggerProcess.__module__ = __name__
+    OrphanFreeLoggerProcess.__qualname__ = "OrphanFreeLoggerProcess"
+    return OrphanFreeLoggerProcess
+
+
+_LAZY_CLASSES = {"SniffingResizer": _sniffing_resizer_class,
+                 "OrphanFreeLoggerProcess": _orphan_free_logger_class}
+
+
 def __getattr__(name: str):
-    # Worker processes unpickle the resizer by name: resolve it on first access.
-    if name == "SniffingResizer":
-        cls = _sniffing_resizer_class()
-        globals()["SniffingResizer"] = cls
+    # Spawned processes unpickle these classes by name: resolve them on first access.
+    if name in _LAZY_CLASSES:
+        cls = _LAZY_CLASSES[name]()
+        globals()[name] = cls
         return cls
     raise AttributeError(name)
+
+
+# img2dataset's own User-Agent (downloader.download_image), sent for robots.txt too.
+_USER_AGENT = "Mozilla/5.0 (X11; Ubuntu; Linux x86_64; rv:72.0) Gecko/20100101 Firefox/72.0"
+
+
+def user_agent(token: str | None) -> str:
+    if not token:
+        return _USER_AGENT
+    return f"{_USER_AGENT} (compatible; {token}; +https://github.com/rom1504/img2dataset)"
+
+
+def worker_settings(cfg: dict, network: dict | None) -> dict:
+    """What each img2dataset worker needs to guard its requests (picklable)."""
+    return {
+        "allowed_networks": list((network or {}).get("allowed_networks") or []),
+        "deadline": float(cfg["request_deadline"]),
+        "max_bytes": int(cfg["max_response_bytes"]),
+        "robots_txt": bool(cfg["robots_txt"]),
+        "user_agent_token": cfg.get("user_agent_token"),
+        "timeout": float(cfg["timeout"]),
+    }
+
+
+def _guard_worker(settings: dict) -> None:
+    """Route this worker's image requests through the address policy, bounded, after robots.txt.
+
+    img2dataset's `download_image` opens every URL with `urllib.request.urlopen`, which uses the
+    installed opener; the robots.txt check wraps that function.
+    """
+    from danqing.safe_http import AddressPolicy, ResponseLimits, RobotsCache, guarded_opener
+
+    downloader = importlib.import_module("img2dataset.downloader")
+    opener = guarded_opener(AddressPolicy.from_networks(settings["allowed_networks"]),
+                            ResponseLimits(settings["deadline"], settings["max_bytes"]))
+    urllib.request.install_opener(opener)
+    if not settings["robots_txt"]:
+        return
+    robots = RobotsCache(opener, user_agent(settings["user_agent_token"]),
+                         settings["user_agent_token"], settings["timeout"])
+    fetch = downloader.download_image
+
+    def download_image(row, *args, **kwargs):
+        key, url = row
+        try:
+            refusal = robots.refusal(url)
+        except ValueError as err:  # a URL urllib cannot split
+            return key, None, f"unknown url type: {err}"
+        if refusal:
+            return key, None, refusal
+        return fetch(row, *args, **kwargs)
+
+    downloader.download_image = download_image
+
+
+# img2dataset restarts each worker process after this many tars (its maxtasksperchild), which
+# bounds what a leak in a decoder can grow to.
+TARS_PER_WORKER = 5
+
+
+def guarded_distributor(processes_count, downloader, reader, _subjob_size, max_shard_retry, *,
+                        settings: dict) -> None:
+    """img2dataset's multiprocessing distributor, on pools whose dead worker fails the job.
+
+    img2dataset's own uses `multiprocessing.Pool`, which waits forever for the tar of a worker
+    the OOM killer took. Fresh workers every TARS_PER_WORKER tars each, as there (a pool per
+    round: ProcessPoolExecutor's max_tasks_per_child hangs on Python 3.11, cpython#115634).
+    Failed tars are retried `max_shard_retry` times, as there.
+    """
+    from danqing.processes import WorkerDied, executor
+
+    rows = list(reader)
+    for attempt in range(max_shard_retry + 1):
+        failed = []
+        per_round = TARS_PER_WORKER * processes_count
+        for start in range(0, len(rows), per_round):
+            batch = rows[start:start + per_round]
+            with executor(min(processes_count, len(batch)), "spawn", _guard_worker,
+                          (settings,)) as pool:
+                try:
+                    results = [future.result() for future in
+                               [pool.submit(downloader, row) for row in batch]]
+                except BrokenProcessPool as err:
+                    raise WorkerDied(
+                        "an img2dataset worker process died while downloading (killed by a "
+                        "signal or out of memory); completed tars are kept, run the job again "
+                        "to resume") from err
+            failed += [row for ok, row in results if not ok]
+        if not failed:
+            return
+        log.warning("%d tar(s) failed (attempt %d)", len(failed), attempt + 1)
+        rows = failed
 
 
 def img2dataset_kwargs(cfg: dict, processes: int) -> dict:
@@ -206,6 +367,7 @@ def img2dataset_kwargs(cfg: dict, processes: int) -> dict:
         "encode_quality": int(cfg["encode_quality"]),
         "min_image_size": int(cfg.get("min_image_size") or 0),
         "max_aspect_ratio": float(max_aspect) if max_aspect else float("inf"),
+        # Bounded from the header by SniffingResizer (max_image_pixels) before any decode.
         "max_image_area": float("inf"),
         "extract_exif": bool(cfg.get("extract_exif", False)),
         "compute_hash": "sha256",
@@ -257,7 +419,8 @@ def _output_to(path: str | os.PathLike | None) -> Iterator[None]:
 
 
 def run_img2dataset(url_list: Path, output_folder: Path, cfg: dict, processes: int,
-                    console_log: str | os.PathLike | None = None) -> None:
+                    console_log: str | os.PathLike | None = None,
+                    network: dict | None = None) -> None:
     """One img2dataset.download call, in incremental mode, with its SIGINT handler undone.
 
     img2dataset installs a SIGINT handler that exits with status 0; an interrupted download must
@@ -275,8 +438,15 @@ def run_img2dataset(url_list: Path, output_folder: Path, cfg: dict, processes: i
 
     kwargs = img2dataset_kwargs(cfg, processes)
     previous_handler = signal.getsignal(signal.SIGINT)
-    original_resizer = img2dataset_main.Resizer
-    img2dataset_main.Resizer = __getattr__("SniffingResizer")
+    replaced = {
+        "Resizer": __getattr__("SniffingResizer"),
+        "LoggerProcess": __getattr__("OrphanFreeLoggerProcess"),
+        "multiprocessing_distributor": functools.partial(guarded_distributor,
+                                                         settings=worker_settings(cfg, network)),
+    }
+    originals = {name: getattr(img2dataset_main, name) for name in replaced}
+    for name, value in replaced.items():
+        setattr(img2dataset_main, name, value)
     try:
         with _output_to(console_log):
             img2dataset_main.download(url_list=str(url_list), output_folder=str(output_folder),
@@ -284,7 +454,8 @@ def run_img2dataset(url_list: Path, output_folder: Path, cfg: dict, processes: i
     except SystemExit as exc:
         raise KeyboardInterrupt("img2dataset was interrupted") from exc
     finally:
-        img2dataset_main.Resizer = original_resizer
+        for name, value in originals.items():
+            setattr(img2dataset_main, name, value)
         signal.signal(signal.SIGINT, previous_handler)
 
 
@@ -368,9 +539,12 @@ def verdicts_from_statuses(frame: pl.DataFrame, statuses: pl.DataFrame) -> StepR
 
 
 def download_shard(frame: pl.DataFrame, cfg: dict, images_dir: str | os.PathLike,
-                   processes: int = 1, console_log: str | os.PathLike | None = None
-                   ) -> StepResult:
+                   processes: int = 1, console_log: str | os.PathLike | None = None,
+                   network: dict | None = None) -> StepResult:
     """Download the images of one shard's rows into `images_dir` and return the verdicts.
+
+    `network` is the config's `network` section: its `allowed_networks` are the only non-public
+    addresses a request may reach (danqing/safe_http.py).
 
     `images_dir` appears (atomically) only once every tar is complete; an interrupted call leaves
     its work in `partial_dir(images_dir)`, and the next call with the same rows resumes it.
@@ -401,7 +575,7 @@ def download_shard(frame: pl.DataFrame, cfg: dict, images_dir: str | os.PathLike
                      len(stems))
         url_list = work / "urls.parquet"
         write_parquet(frame.select("uid", "url", "alt_text"), url_list)
-        run_img2dataset(url_list, out, cfg, processes, console_log)
+        run_img2dataset(url_list, out, cfg, processes, console_log, network)
         still_missing = missing_tars(out, stems)
         if still_missing:
             raise RuntimeError(

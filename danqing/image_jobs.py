@@ -71,11 +71,17 @@ def dedup_clusters(shards: Sequence[str], embeddings: Sequence[str], out: str, s
     the centroid-nearest member of each set kept; run statistics (index, IVF recall) as JSON."""
     from danqing.dedup import DedupSettings, collect_embeddings, dedup, settings_dict
 
-    keep = pl.concat([pl.read_parquet(path, columns=["uid"]) for path in shards]
-                     ) if shards else pl.DataFrame({"uid": []}, schema={"uid": pl.String})
-    uids, vectors, model = collect_embeddings(embeddings, keep=keep["uid"].to_list())
+    rows = pl.concat([pl.read_parquet(path, columns=["uid", "batch"]) for path in shards]
+                     ) if shards else pl.DataFrame(schema={"uid": pl.String, "batch": pl.String})
+    # One pair crawled again in another batch keeps its uid (derived from url and alt text):
+    # the first batch's row stands for it here, the others are dropped as duplicate_uid.
+    owners = rows.unique(subset="uid", keep="first", maintain_order=True)
+    uids, vectors, model = collect_embeddings(embeddings, keep=owners["uid"].to_list())
     settings = DedupSettings.from_config(cfg, model)
     frame, stats = dedup(uids, vectors, settings)
+    frame = frame.join(owners.rename({"batch": "owner_batch"}), on="uid", how="left",
+                       maintain_order="left")
+    stats["repeated_uids"] = rows.height - owners.height
     write_parquet(frame, out)
     stats = {"scope": scope, **stats, "settings": settings_dict(settings)}
     write_json(stats, stats_out)

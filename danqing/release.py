@@ -58,14 +58,22 @@ class ReleaseError(RuntimeError):
     pass
 
 
+# Keys longer than this are shortened (tar itself takes long names, but WebDataset loaders,
+# file systems of 255-byte names and people do not).
+MAX_KEY_CHARS = 96
+_KEY_DIGEST_HEX = 16
+
+
 def sample_key(uid: str) -> str:
-    """A WebDataset key for `uid`: the uid itself when it is made of [A-Za-z0-9_-], else the uid
-    with every other character replaced by `_` plus 10 hex digits of its sha1 (WebDataset splits
-    a member name at its first dot, and two uids must not map to one key)."""
-    if _SAFE_KEY.match(uid):
+    """The WebDataset key of `uid`: the uid itself when it is made of [A-Za-z0-9_-] and at most
+    MAX_KEY_CHARS long; else its first characters with every other character replaced by `_`,
+    `~` and 16 hex digits of its sha256. A plain key never holds `~`, so the two forms never meet
+    (`x/y` and `x_y_...` stay apart), and WebDataset's split at the first dot never cuts one."""
+    if _SAFE_KEY.match(uid) and len(uid) <= MAX_KEY_CHARS:
         return uid
-    digest = hashlib.sha1(uid.encode("utf-8")).hexdigest()[:10]
-    return re.sub(r"[^A-Za-z0-9_-]", "_", uid) + "_" + digest
+    digest = hashlib.sha256(uid.encode("utf-8", "surrogatepass")).hexdigest()[:_KEY_DIGEST_HEX]
+    readable = re.sub(r"[^A-Za-z0-9_-]", "_", uid[: MAX_KEY_CHARS - _KEY_DIGEST_HEX - 1])
+    return f"{readable}~{digest}"
 
 
 def image_extension(data: bytes) -> str:
@@ -168,12 +176,12 @@ class _TarRoller:
 
 def _default_reader() -> ImageReader:
     try:
-        from danqing.images.store import read_images
+        from danqing.images.store import read_images_in_order
     except ImportError as exc:
         raise ReleaseError(
-            "the release of images needs danqing.images.store.read_images (the download stage)"
+            "the release of images needs danqing.images.store (the download stage)"
         ) from exc
-    return read_images
+    return read_images_in_order
 
 
 def write_part(
@@ -215,6 +223,11 @@ def _write_tars(frame, rows, wds_dir, prefix, tar_samples, tar_max_bytes, read_i
     by_uid = {r["uid"]: r for r in rows.iter_rows(named=True)}
     if len(by_uid) != rows.height:
         raise ReleaseError("duplicate uids in a final shard")
+    if rows["key"].n_unique() != rows.height:
+        raise ReleaseError("two uids of a final shard have one WebDataset key")
+    # Members in key order, whatever order the downloads finished in: reruns give equal tars.
+    # (release_rows keeps the frame's row order.)
+    frame = frame.with_columns(rows["key"].alias("_key")).sort("_key").drop("_key")
     wds_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = wds_dir.with_name(f".{wds_dir.name}.tmp")
     if tmp.exists():

@@ -26,6 +26,7 @@ import gzip
 import hashlib
 import json
 import logging
+import math
 import re
 import urllib.request
 import zlib
@@ -587,13 +588,25 @@ def warcinfo_crawl(body: bytes) -> str | None:
     return None
 
 
+# No WARC file of Common Crawl comes near this; a larger response is cut off, not stored.
+WARC_MAX_BYTES = 16 * 1024**3
+
+
 class HttpStream:
     """A remote WARC read as a stream; it fails loudly when the transfer is cut short, so that a
-    dropped connection is never taken for a WARC that ends there (the job fails and reruns)."""
+    dropped connection is never taken for a WARC that ends there (the job fails and reruns).
 
-    def __init__(self, url: str, timeout: float = 120.0):
+    The connection (and every redirect) goes through the address policy of danqing/safe_http.py:
+    `allowed_networks` are the only non-public addresses it may reach.
+    """
+
+    def __init__(self, url: str, timeout: float = 120.0, allowed_networks: Iterable[str] = ()):
+        from danqing.safe_http import AddressPolicy, ResponseLimits, guarded_opener
+
+        opener = guarded_opener(AddressPolicy.from_networks(allowed_networks),
+                                ResponseLimits(deadline=math.inf, max_bytes=WARC_MAX_BYTES))
         request = urllib.request.Request(url, headers={"User-Agent": "danqing-workflow/0.1"})
-        self.response = urllib.request.urlopen(request, timeout=timeout)  # noqa: S310 (http(s) only)
+        self.response = opener.open(request, timeout=timeout)
         length = self.response.headers.get("Content-Length")
         self.expected = int(length) if length and length.isdigit() else None
         self.position = 0
@@ -847,11 +860,13 @@ def extract_warc(
     crawl: str | None = None,
     batches: dict | None = None,
     prefilter_languages: Iterable[str] | None = None,
+    allowed_networks: Iterable[str] = (),
 ) -> tuple[pl.DataFrame, dict]:
-    """Pairs and counts of one WARC file (local path, or http(s) URL streamed)."""
+    """Pairs and counts of one WARC file (local path, or http(s) URL streamed through the
+    address policy, `allowed_networks` exempt)."""
     # The crawl id in the file's path wins, then the warcinfo record's isPartOf, then `crawl`.
     extraction = WarcExtraction(crawl_of_location(location), batches, prefilter_languages)
-    stream = HttpStream(location) if is_url(location) else None
+    stream = HttpStream(location, allowed_networks=allowed_networks) if is_url(location) else None
     try:
         for record in iter_records(stream if stream else location, extraction.counts):
             extraction.add(record)

@@ -102,13 +102,10 @@ def release_part_outputs():
 
 
 def release_dataset_outputs():
-    outputs = {
-        "data": directory(f"{RELEASE_DIR}/data"),
-        "manifest": f"{RELEASE_DIR}/manifest.json",
-    }
-    if RELEASE_IMAGES:
-        outputs["webdataset"] = directory(f"{RELEASE_DIR}/webdataset")
-    return outputs
+    # data/ and webdataset/ are written beside the manifest (each replaced atomically) and listed
+    # in it with their sha256s; declared as directory() outputs they would get Snakemake's
+    # .snakemake_timestamp marker, which is no part of a dataset.
+    return {"manifest": f"{RELEASE_DIR}/manifest.json"}
 
 
 def release_records(wildcards):

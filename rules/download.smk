@@ -19,5 +19,6 @@ rule download_images:
         mem_mb=lambda wildcards, threads: 1500 + 1000 * threads,
     params:
         cfg=config["filters"]["download_images"],
+        network=config["network"],
     script:
         "../scripts/download_images.py"

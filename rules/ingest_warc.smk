@@ -24,6 +24,7 @@ rule extract_warc_pairs:
         crawl=config.get("warc", {}).get("crawl"),
         batches=config.get("warc", {}).get("batches") or {},
         prefilter_languages=config.get("warc", {}).get("prefilter_languages"),
+        allowed_networks=config["network"]["allowed_networks"],
     script:
         "../scripts/extract_warc_pairs.py"
 

@@ -10,7 +10,7 @@ def main(smk) -> None:
     setup_logging(smk.log[0])
     frame = pl.read_parquet(smk.input.shard)
     result = download_shard(frame, smk.params.cfg, smk.output.images, processes=smk.threads,
-                            console_log=smk.log.img2dataset)
+                            console_log=smk.log.img2dataset, network=smk.params.network)
     write_step_outputs(result, STEP, smk.wildcards.batch, smk.wildcards.shard, frame.height,
                        smk.output.kept, smk.output.dropped, smk.output.counts)
 

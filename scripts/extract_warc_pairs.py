@@ -9,7 +9,8 @@ from danqing.warc import extract_warc
 setup_logging(snakemake.log[0])  # noqa: F821
 params = snakemake.params  # noqa: F821
 pairs, counts = extract_warc(
-    params.location, params.crawl, params.batches, params.prefilter_languages
+    params.location, params.crawl, params.batches, params.prefilter_languages,
+    params.allowed_networks,
 )
 # Pairs first, counts last: the counts file marks the WARC done.
 write_parquet(pairs, snakemake.output.pairs)  # noqa: F821

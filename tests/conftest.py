@@ -20,7 +20,8 @@ WORKFLOW_PARTS = ("Snakefile", "rules", "scripts", "config", "envs", "profiles",
 def make_workdir(path: Path, overrides: dict | None = None) -> Path:
     """A snakemake working directory whose workflow files link to the repository's.
 
-    `overrides` are merged into config/config.yaml and written as config/test.yaml.
+    config/config.yaml, the demo's config/demo.yaml (the tests' servers are on 127.0.0.1) and
+    `overrides`, merged in that order, are written as config/test.yaml.
     """
     path.mkdir(parents=True, exist_ok=True)
     for part in WORKFLOW_PARTS:
@@ -33,11 +34,12 @@ def make_workdir(path: Path, overrides: dict | None = None) -> Path:
                     link.symlink_to(item)
         elif not target.exists() and (ROOT / part).exists():
             target.symlink_to(ROOT / part)
-    if overrides:
-        from danqing.config import deep_update
+    from danqing.config import deep_update
 
-        base = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
-        (path / "config" / "test.yaml").write_text(yaml.safe_dump(deep_update(base, overrides)))
+    config = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
+    config = deep_update(config, yaml.safe_load((ROOT / "config" / "demo.yaml").read_text()))
+    (path / "config" / "test.yaml").write_text(yaml.safe_dump(deep_update(config,
+                                                                          overrides or {})))
     return path
 
 

@@ -185,3 +185,38 @@ def test_collect_embeddings_restricts_to_the_kept_uids(tmp_path):
     assert D.collect_embeddings(paths)[1].shape == (5, 8)
     with pytest.raises(KeyError, match="no embedding for 1"):
         D.collect_embeddings(paths, keep={"u1", "u9"})
+
+
+def test_a_uid_in_two_batches_is_one_pair_and_its_later_copy_is_dropped(tmp_path):
+    """The same pair crawled in two batches (no uid of its own: the derived uid repeats) used to
+    crash the cross-batch decisions; now the first batch's row stands for it."""
+    import polars as pl
+
+    from danqing.embed import Embeddings, write_embeddings
+    from danqing.filters.image import cross_batch_dedup
+    from danqing.image_jobs import dedup_clusters
+
+    rng = np.random.default_rng(3)
+    batches = {"b1": ["same", "u1"], "b2": ["u2", "same"]}
+    shards, embeddings = [], []
+    for batch, uids in batches.items():
+        shard = tmp_path / f"{batch}.parquet"
+        pl.DataFrame({"uid": uids, "batch": [batch] * len(uids)}).write_parquet(shard)
+        vectors = rng.standard_normal((len(uids), 16)).astype(np.float16)
+        write_embeddings(Embeddings(uids, vectors, None, "efficientnet-lite0"),
+                         tmp_path / f"{batch}.npz")
+        shards.append(str(shard))
+        embeddings.append(str(tmp_path / f"{batch}.npz"))
+    clusters, stats = tmp_path / "clusters.parquet", tmp_path / "stats.json"
+    result = dedup_clusters(shards, embeddings, str(clusters), str(stats), {"beta": None},
+                            "cross_batch")
+    assert result["repeated_uids"] == 1 and result["input"] == 3
+    kept, dropped = [], []
+    for batch, uids in batches.items():
+        step = cross_batch_dedup(pl.DataFrame({"uid": uids, "batch": [batch] * len(uids)}), {},
+                                 clusters=str(clusters))
+        assert step.kept.height + step.dropped.height == len(uids)
+        kept += [(batch, u) for u in step.kept["uid"]]
+        dropped += step.dropped.select("uid", "reason", "value").rows()
+    assert sorted(kept) == [("b1", "same"), ("b1", "u1"), ("b2", "u2")]
+    assert dropped == [("same", "duplicate_uid", "b1")]

@@ -204,7 +204,8 @@ def test_demo_run_serves_while_snakemake_runs_and_stops_after(monkeypatch, tmp_p
     monkeypatch.setattr(run.subprocess, "Popen", FakeSnakemake)
     assert run.main(["--cores", "2", "--config", str(config), "--dry-run"]) == 3
     assert seen["status"] == 200
-    assert seen["command"][-5:] == ["--cores", "2", "--profile", "profiles/local", "--dry-run"]
+    assert seen["command"][-7:] == ["--cores", "2", "--profile", "profiles/local", "--dry-run",
+                                    "--configfile", str(run.DEMO_CONFIG)]
     assert seen["cwd"] == run.ROOT
     # Stopped: nothing listens on the port any more.
     with pytest.raises(OSError), socket.create_connection(("127.0.0.1", port), 1):

@@ -40,6 +40,10 @@ TEST_SETTINGS = {"processes": 1, "thread_count": 8, "timeout": 2, "retries": 0,
                  "samples_per_tar": SAMPLES_PER_TAR}
 
 
+# The demo image server is on 127.0.0.1, which only an explicit allowance lets a download reach.
+LOOPBACK = {"allowed_networks": ["127.0.0.1/32"]}
+
+
 def download_cfg(**extra) -> dict:
     return load()["filters"]["download_images"] | TEST_SETTINGS | extra
 
@@ -98,7 +102,7 @@ def reference(server, shard, tmp_path_factory):
     """One uninterrupted download of the slice."""
     images_dir = tmp_path_factory.mktemp("reference") / "images" / "b1" / "s00000"
     result = download_shard(shard.select("uid", "url", "alt_text"), download_cfg(), images_dir,
-                            processes=1)
+                            processes=1, network=LOOPBACK)
     return result, images_dir
 
 
@@ -177,7 +181,8 @@ import sys, polars as pl, json
 from danqing.download import download_shard
 if __name__ == "__main__":
     frame = pl.read_parquet(sys.argv[1])
-    download_shard(frame, json.loads(sys.argv[2]), sys.argv[3], processes=1)
+    download_shard(frame, json.loads(sys.argv[2]), sys.argv[3], processes=1,
+                   network={"allowed_networks": ["127.0.0.1/32"]})
 """
 
 
@@ -202,9 +207,14 @@ def test_kill_and_resume_gives_identical_outputs(server, shard, tmp_path):
         assert proc.poll() is None, "the download ended before it could be killed"
         assert time.monotonic() < deadline, "no tar completed in time"
         time.sleep(0.05)
-    # The whole process group, img2dataset's worker processes included, as a scheduler does.
-    os.killpg(proc.pid, signal.SIGKILL)
+    # Only the job's own process: img2dataset's workers must not outlive it (they would go on
+    # writing tars into the partial folder).
+    os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
+    orphans_deadline = time.monotonic() + 15
+    while left := _group_alive(proc.pid):
+        assert time.monotonic() < orphans_deadline, f"processes outlived their job: {left}"
+        time.sleep(0.1)
     done = sorted(p.name[: -len("_stats.json")] for p in work.glob("*_stats.json"))
     n_tars = -(-shard.height // SAMPLES_PER_TAR)
     assert 0 < len(done) < n_tars
@@ -213,7 +223,7 @@ def test_kill_and_resume_gives_identical_outputs(server, shard, tmp_path):
     requests_before = {u: server.requests[_path(u)] for u in done_urls}
     tars_before = {s: _sha256_file(work / f"{s}.tar") for s in done}
 
-    result = download_shard(frame, cfg, images_dir, processes=1)
+    result = download_shard(frame, cfg, images_dir, processes=1, network=LOOPBACK)
 
     # Completed tars were neither fetched nor written again.
     assert {u: server.requests[_path(u)] for u in done_urls} == requests_before
@@ -234,6 +244,17 @@ def test_kill_and_resume_gives_identical_outputs(server, shard, tmp_path):
         else:
             assert max(size_of(data)) == cfg["image_size"], (uid, case[uid])
     assert not partial_dir(images_dir).exists()
+
+
+def _group_alive(pgid: int) -> str:
+    """`ps` lines of the processes left in process group `pgid` ('' when none is)."""
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return ""
+    listing = subprocess.run(["ps", "-o", "pid,args", "-g", str(pgid)], capture_output=True,
+                             text=True)
+    return listing.stdout.strip() or "(ps found none)"
 
 
 def _sha256_file(path: Path) -> str:
@@ -271,7 +292,7 @@ def test_unreachable_network_fails_the_shard_instead_of_dropping_it(tmp_path):
                           "url": [f"http://127.0.0.1:{port}/h/photo/{k}.jpg" for k in "ab"]})
     images_dir = tmp_path / "images" / "b1" / "s00000"
     with pytest.raises(ConnectionError, match="demo image server"):
-        download_shard(frame, download_cfg(), images_dir)
+        download_shard(frame, download_cfg(), images_dir, network=LOOPBACK)
     assert not images_dir.exists() and not partial_dir(images_dir).exists()
 
 

@@ -77,10 +77,11 @@ def tar_reader(frame: pl.DataFrame):
 def readers():
     out = [pytest.param(tar_reader, id="tarfile")]
     try:
-        from danqing.images.store import read_images
+        from danqing.images.store import read_images, read_images_in_order
     except ImportError:
         return out
-    return out + [pytest.param(read_images, id="danqing.images.store")]
+    return out + [pytest.param(read_images, id="danqing.images.store"),
+                  pytest.param(read_images_in_order, id="in_order")]
 
 
 CARD_CFG = {"license": "cc-by-4.0", "pretty_name": "DanQing test", "tags": ["chinese"],
@@ -204,6 +205,39 @@ def test_sample_keys_are_safe_and_distinct():
     keys = [release.sample_key(u) for u in odd]
     assert len(set(keys)) == 4 and keys[1] == "a_b"
     assert all("." not in k and "/" not in k for k in keys)
+    # An escaped key is never a plain uid, so a uid spelled like another's key keeps its own.
+    escaped = release.sample_key("x/y")
+    assert release.sample_key(escaped) != escaped
+    assert len({release.sample_key(u) for u in ["x/y", "x_y", escaped, "x_y_748fdbd6c0"]}) == 4
+    # Bounded length, distinct however long and however alike the uids are.
+    long = ["a" * 5000, "a" * 4999 + "b", "a" * 97, "a" * 96]
+    keys = [release.sample_key(u) for u in long]
+    assert len(set(keys)) == 4 and max(map(len, keys)) <= release.MAX_KEY_CHARS
+    assert keys[3] == "a" * 96
+
+
+def test_tars_are_byte_identical_whatever_order_the_downloads_stored_images_in(tmp_path):
+    """Two releases of one shard whose store tars hold the same images in other orders (the
+    order img2dataset's threads finish in) give equal tars, members in key order."""
+    frame, images = image_store(tmp_path)
+    first_dir, first = build_release(tmp_path / "first", frame, None)
+    for tar_path in {Path(p) for p in frame["image_tar"]}:
+        with tarfile.open(tar_path) as tar:
+            members = [(m, tar.extractfile(m).read()) for m in tar.getmembers()]
+        tar_path.unlink()
+        with tarfile.open(tar_path, "w") as tar:
+            for member, data in reversed(members):
+                tar.addfile(member, io.BytesIO(data))
+    _, second = build_release(tmp_path / "second", frame, None)
+
+    def tar_digests(manifest):
+        return [(f["path"], f["sha256"]) for f in manifest["files"]]
+
+    assert tar_digests(first) == tar_digests(second) and tar_digests(first)
+    for path in sorted((first_dir / "webdataset").glob("*.tar")):
+        with tarfile.open(path) as tar:
+            keys = [m.name.split(".", 1)[0] for m in tar.getmembers()]
+        assert keys == sorted(keys)
 
 
 def test_text_only_release_and_its_card(tmp_path):
@@ -229,8 +263,8 @@ def test_card_with_images_tells_how_to_load_both_formats(tmp_path):
     text = card.render(manifest, TABLE_MD, None, {**CARD_CFG, "license": "other"})
     header = yaml.safe_load(text.split("---\n")[1])
     assert header["license"] == "other"
-    assert header["configs"][1] == {"config_name": "webdataset", "data_files": [
-        {"split": "train", "path": "webdataset/train-*.tar"}]}
+    assert header["configs"] == [{"config_name": "default", "data_files": [
+        {"split": "train", "path": "data/train-*.parquet"}]}]
     n_tars = manifest["webdataset_files"]
     pattern = f"webdataset/train-{{00000..{n_tars - 1:05d}}}-of-{n_tars:05d}.tar"
     assert pattern in text and "Text only" not in text
@@ -244,3 +278,25 @@ def test_card_with_images_tells_how_to_load_both_formats(tmp_path):
                                       (99_892_381, "10M<n<100M"), (10**9, "1B<n<10B")])
 def test_size_category(n, label):
     assert release.size_category(n) == label
+
+
+def test_the_card_loads_with_the_datasets_library(tmp_path, monkeypatch):
+    """Every `configs` entry of the card, and the tars as the card says to load them, through
+    the real `datasets` (offline: the folder is local)."""
+    datasets = pytest.importorskip("datasets")
+    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    frame, images = image_store(tmp_path)
+    out, manifest = build_release(tmp_path, frame, None)
+    text = card.render(manifest, TABLE_MD, None, CARD_CFG)
+    (out / "README.md").write_text(text, encoding="utf-8")
+    cache = str(tmp_path / "hf-cache")
+    for config in yaml.safe_load(text.split("---\n")[1])["configs"]:
+        loaded = datasets.load_dataset(str(out), config["config_name"], split="train",
+                                       cache_dir=cache)
+        assert loaded.num_rows == frame.height
+        assert sorted(loaded["uid"]) == sorted(frame["uid"])
+    tars = datasets.load_dataset("webdataset", data_files=str(out / "webdataset" / "*.tar"),
+                                 split="train", cache_dir=cache)
+    assert tars.num_rows == frame.height
+    assert sorted(tars["__key__"]) == sorted(release.sample_key(u) for u in frame["uid"])

@@ -459,8 +459,12 @@ class _WarcServer:
         import http.server
         import threading
 
+        self.hits = 0
+        owner = self
+
         class Handler(http.server.BaseHTTPRequestHandler):
             def do_GET(self):  # noqa: N802 (http.server's naming)
+                owner.hits += 1
                 self.send_response(200)
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
@@ -484,8 +488,15 @@ class _WarcServer:
 def test_a_warc_url_is_streamed_and_a_cut_transfer_fails(main_warc):
     data = open(main_warc, "rb").read()  # noqa: SIM115
     with _WarcServer(data) as server:
-        frame, counts = warc.extract_warc(server.url)
+        frame, counts = warc.extract_warc(server.url, allowed_networks=["127.0.0.1/32"])
     assert frame.to_dicts() == EXPECTED_ROWS
     assert counts["records"] == EXPECTED_COUNTS["records"]
     with _WarcServer(data, cut=len(data) // 2) as server, pytest.raises(OSError, match="download ended after"):
+        warc.extract_warc(server.url, allowed_networks=["127.0.0.1/32"])
+
+
+def test_a_warc_url_on_a_loopback_address_is_refused_unless_allowed(main_warc):
+    data = open(main_warc, "rb").read()  # noqa: SIM115
+    with _WarcServer(data) as server, pytest.raises(OSError, match=r"refused address 127\.0\.0\.1"):
         warc.extract_warc(server.url)
+    assert server.hits == 0

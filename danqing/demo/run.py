@@ -3,7 +3,8 @@
     python -m danqing.demo.run --cores N [extra snakemake arguments ...]
 
 Starts the demo image server on 127.0.0.1:<demo.port> (config/config.yaml), runs
-`snakemake --cores N --profile profiles/local ...` in the repository root, and stops the server
+`snakemake --cores N --profile profiles/local ... --configfile config/demo.yaml` in the repository
+root (demo.yaml allows connections to 127.0.0.1), and stops the server
 when snakemake ends, fails or is interrupted. It generates nothing itself: the workflow's
 `demo_corpus` rule writes the corpus whose image URLs point at the server.
 """
@@ -22,6 +23,7 @@ import yaml
 from danqing.demo.server import serve
 
 ROOT = Path(__file__).resolve().parents[2]
+DEMO_CONFIG = ROOT / "config" / "demo.yaml"
 log = logging.getLogger("danqing.demo.run")
 
 
@@ -46,8 +48,10 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     port, slow_seconds = demo_settings(args.config)
     port = args.port or port
+    # Last: --configfile takes every word after it. config/demo.yaml lets the downloads reach
+    # the server on 127.0.0.1.
     command = [sys.executable, "-m", "snakemake", "--cores", str(args.cores),
-               "--profile", "profiles/local", *snakemake_args]
+               "--profile", "profiles/local", *snakemake_args, "--configfile", str(DEMO_CONFIG)]
     with serve(port, slow_seconds=slow_seconds) as server:
         log.info("demo image server on %s; running %s", server.url, " ".join(command[2:]))
         process = subprocess.Popen(command, cwd=ROOT)

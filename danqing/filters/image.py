@@ -137,15 +137,27 @@ def _apply_dedup(df: pl.DataFrame, step: str, clusters, prefix: str) -> StepResu
         return _empty(df, step)
     table = _read(clusters, "dedup decisions", ["uid", "keep", "representative_uid",
                                                 "cluster_size"])
+    if "owner_batch" not in table.columns:  # per-batch decisions: uids are unique in a batch
+        table = table.with_columns(pl.lit(None, dtype=pl.String).alias("owner_batch"))
     table = table.select(
-        "uid", "keep", "representative_uid",
+        "uid", "keep", "representative_uid", "owner_batch",
         pl.col("cluster_size").alias(f"{prefix}_cluster_size"),
     )
     frame = _join_by_uid(df, table, "dedup decisions", clusters)
-    reasons = [None if keep else "duplicate" for keep in frame["keep"].to_list()]
-    values = frame["representative_uid"].to_list()
-    result = verdicts(frame.drop("keep", "representative_uid"), step, reasons, values)
-    return result
+    batches = frame["batch"].to_list() if "batch" in frame.columns else [None] * frame.height
+    reasons, values = [], []
+    for keep, representative, owner, batch in zip(
+            frame["keep"].to_list(), frame["representative_uid"].to_list(),
+            frame["owner_batch"].to_list(), batches, strict=True):
+        if owner is not None and batch is not None and batch != owner:
+            # The same uid in an earlier batch: this row is a second copy of that pair.
+            reasons.append("duplicate_uid")
+            values.append(owner)
+        else:
+            reasons.append(None if keep else "duplicate")
+            values.append(representative)
+    return verdicts(frame.drop("keep", "representative_uid", "owner_batch"), step, reasons,
+                    values)
 
 
 def semantic_dedup(df: pl.DataFrame, cfg: dict, clusters=None) -> StepResult:

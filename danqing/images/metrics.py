@@ -59,6 +59,7 @@ import numpy as np
 import polars as pl
 
 from danqing.images import area_resize
+from danqing.processes import executor, ordered_map
 
 METRICS_SCHEMA = {
     "uid": pl.String,
@@ -279,8 +280,8 @@ def iter_metrics(
     # The server imports numba once for all workers (forkserver_preload).
     context = multiprocessing.get_context("forkserver")
     context.set_forkserver_preload(["danqing.images.area_resize"])
-    with context.Pool(processes, initializer=_worker_init) as pool:
-        yield from pool.imap(_metrics_of, items, chunksize=chunksize)
+    with executor(processes, "forkserver", initializer=_worker_init) as pool:
+        yield from ordered_map(pool, _metrics_of, items, "measuring images", chunksize)
 
 
 def metrics_frame(

@@ -8,7 +8,7 @@ from danqing.release import size_category
 
 COLUMN_DOCS = {
     "uid": "Pair id assigned at ingestion (unique in the release).",
-    "key": "WebDataset sample key: the uid, or a file-name-safe form of it.",
+    "key": "WebDataset sample key: the uid, or (for a uid with other characters or over 96 long) a file-name-safe prefix, `~` and 16 hex digits of its sha256.",
     "url": "Image URL.",
     "alt_text": "Caption: the cleaned alt text (Simplified Chinese, emoji and noise removed).",
     "alt_text_raw": "The alt text as crawled.",
@@ -24,7 +24,13 @@ COLUMN_DOCS = {
     "image_format": "Format of the stored image.",
     "image_sha256": "sha256 of the stored image bytes (the .jpg member of the tar sample).",
     "wds_shard": "The WebDataset tar that holds this pair's image.",
-    "word_count": "Caption length in jieba words (the 5..60 word text constraint).",
+    "word_count": "Caption length in the text constraint's unit (default: letters, digits and Han characters; 5..60).",
+    "page_title": "Title of the page the image was found on (its `<title>`).",
+    "img_width": "Width of the stored image as decoded by the image-metrics step.",
+    "img_height": "Height of the stored image as decoded by the image-metrics step.",
+    "img_error": "Why the stored image could not be decoded (null for every released row).",
+    "dedup_cluster_size": "Images in this pair's near-duplicate set within its batch (1: no duplicate).",
+    "cross_batch_cluster_size": "Images in this pair's near-duplicate set across all batches (1: no duplicate).",
     "chinese_score": "How surely the caption is Chinese: max of its Han share of letters and lid.176 P(Chinese variety) (CN-Detect).",
     "content_word_count": "Caption words that are not stop words.",
     "noun_count": "Nouns in the caption (jieba POS).",
@@ -48,11 +54,11 @@ TEXT_ONLY_NOTE = (
 
 
 def yaml_header(manifest: dict, cfg: dict) -> str:
+    # One config: `datasets` infers one builder for a repository from its first config's files,
+    # so a second config of tars would be read as Parquet. The card's text shows how to load the
+    # tars (load_dataset("webdataset", data_files=...), or webdataset itself).
     configs = [{"config_name": "default",
                 "data_files": [{"split": "train", "path": "data/train-*.parquet"}]}]
-    if manifest["images"]:
-        configs.append({"config_name": "webdataset",
-                        "data_files": [{"split": "train", "path": "webdataset/train-*.tar"}]})
     header = {
         "license": cfg["license"],
         "language": ["zh"],
@@ -111,7 +117,8 @@ def render(manifest: dict, filtration_md: str, collected: int | None, cfg: dict)
         "|---|---|---|",
     ]
     for column in manifest["columns"]:
-        doc = COLUMN_DOCS.get(column["name"], "Score or count recorded by a filter step.")
+        doc = COLUMN_DOCS.get(column["name"], "Recorded by a filter step (see the workflow's "
+                              "docs for its meaning).")
         lines.append(f"| `{column['name']}` | {column['type']} | {doc} |")
     lines += ["", "## How to load", "", "With 🤗 `datasets` (from this folder or its Hub repository):",
               "", "```python", "from datasets import load_dataset", "",
@@ -121,7 +128,7 @@ def render(manifest: dict, filtration_md: str, collected: int | None, cfg: dict)
         last = len(tars) - 1
         lines += ["Images with `webdataset`:", "", "```python", "import webdataset as wds", "",
                   f'urls = "webdataset/train-{{00000..{last:05d}}}-of-{len(tars):05d}.tar"',
-                  'samples = wds.WebDataset(urls).decode("pil").to_tuple("__key__", "jpg", "txt", "json")',
+                  'samples = wds.WebDataset(urls).decode("pil").to_tuple("__key__", "jpg;png;webp", "txt", "json")',
                   "for key, image, caption, meta in samples:",
                   "    ...", "```", "",
                   "or with `datasets`: `load_dataset(\"webdataset\", data_files=\"webdataset/*.tar\", "
@@ -130,11 +137,10 @@ def render(manifest: dict, filtration_md: str, collected: int | None, cfg: dict)
               "Rows left after each step of the workflow (the paper's Table 6 layout):", "",
               filtration_md.rstrip(), "",
               "## Publishing", "",
-              "The folder is laid out for a Hugging Face dataset repository. Snakemake leaves a "
-              "`.snakemake_timestamp` marker in `data/` (and `webdataset/`); leave it out:", "",
+              "The folder is laid out for a Hugging Face dataset repository:", "",
               "```python", "from huggingface_hub import HfApi", "",
-              'HfApi().upload_large_folder(repo_id="ORG/NAME", repo_type="dataset", folder_path=".",',
-              '                            ignore_patterns=["**/.snakemake_timestamp"])', "```", "",
+              'HfApi().upload_large_folder(repo_id="ORG/NAME", repo_type="dataset", folder_path=".")',
+              "```", "",
               "`manifest.json` lists the sha256 of every data file for checking a copy.", "",
               "## License", "",
               f"The metadata and captions are released under `{cfg['license']}`. The images "
