@@ -183,6 +183,16 @@ def test_nouns_requires_a_noun():
     assert "打雷闪电不要随处走动" not in kept_texts(plain)
 
 
+def test_numerals_with_a_time_unit_are_time_words():
+    good = ["【2015，这一年】", "三天两夜"]
+    junk = ["打起来了，真的打起来了吗？", "真的太好看了 强烈推荐 值得购买"]
+    result = text.nouns(pairs(good + junk), CFG["nouns"])
+    assert kept_texts(result) == good
+    without = {**CFG["nouns"], "noun_tag_prefixes": [p for p in CFG["nouns"]["noun_tag_prefixes"]
+                                                     if p != "t"]}
+    assert "【2015，这一年】" not in kept_texts(text.nouns(pairs(good), without))
+
+
 def test_unk_tokens_counts_chinese_clip_unknowns():
     rare = "𠀀𠀁𠀂𠀃𠀄𠀅"
     quoted = "“这是两回事”……——‘引号’“再来”"
