@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 CORES ?= all
 
-.PHONY: install demo test test-suite lint format clean
+.PHONY: install demo test test-suite test-fast lint format clean
 
 $(STAMP): requirements.txt requirements-nodeps.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -29,13 +29,14 @@ test-suite: $(STAMP) browser
 	$(BIN)/python -m pytest -n 2 --dist loadfile --durations=20
 
 lint: $(STAMP)
-	$(BIN)/ruff check danqing scripts tests
+	$(BIN)/ruff check danqing scripts tests benchmarks
+	$(BIN)/ruff format --check danqing scripts tests benchmarks
 	$(BIN)/snakefmt --check Snakefile rules
 	$(BIN)/snakemake --lint
 
 format: $(STAMP)
-	$(BIN)/ruff check --fix danqing scripts tests
-	$(BIN)/ruff format danqing scripts tests
+	$(BIN)/ruff check --fix danqing scripts tests benchmarks
+	$(BIN)/ruff format danqing scripts tests benchmarks
 	$(BIN)/snakefmt Snakefile rules
 
 clean:
@@ -54,5 +55,9 @@ browser:
 # root; starts and stops the daemons itself; skips with the reason without root or apt-get):
 # tests/slurm, docs/cluster.md. About 6 minutes on 2 cores.
 .PHONY: test-slurm
+# The unit tests: no workflow run, no SLURM cluster.
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -n 2 --dist loadfile -m "not e2e and not slurm" -q
+
 test-slurm: $(STAMP)
 	DQ_SLURM_TESTS=1 $(BIN)/python -m pytest -m slurm tests/slurm -s -v

@@ -65,7 +65,8 @@ def make_workdir(path: Path, shards: int, shard_size: int) -> Path:
         (partition / batch).mkdir(parents=True, exist_ok=True)
         (partition / batch / f"{shard}.parquet").write_bytes(b"")
     (partition / "manifest.json").write_text(
-        json.dumps({"shard_size": shard_size, "batches": manifest}))
+        json.dumps({"shard_size": shard_size, "batches": manifest})
+    )
     steps_dir = path / "results" / "steps" / "partition"
     steps_dir.mkdir(parents=True)
     (steps_dir / "drops.parquet").write_bytes(b"")
@@ -77,10 +78,22 @@ def dry_run(workdir: Path, profile: str) -> tuple[float, float, dict[str, int], 
     """(wall seconds, CPU seconds, job counts by rule, output) of `snakemake -n`. CPU seconds are
     the ones to compare on a shared machine, where wall time also counts waiting for a core.
     Rule "max_rss_mb" of the counts is the largest resident memory of any child so far."""
-    cmd = [sys.executable, "-m", "snakemake", "-n", "--quiet", "rules",
-           "--profile", str(ROOT / "profiles" / profile),
-           "--directory", str(workdir), "--snakefile", str(workdir / "Snakefile"),
-           "--configfile", str(workdir / "config" / "bench.yaml")]
+    cmd = [
+        sys.executable,
+        "-m",
+        "snakemake",
+        "-n",
+        "--quiet",
+        "rules",
+        "--profile",
+        str(ROOT / "profiles" / profile),
+        "--directory",
+        str(workdir),
+        "--snakefile",
+        str(workdir / "Snakefile"),
+        "--configfile",
+        str(workdir / "config" / "bench.yaml"),
+    ]
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     cpu_before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
@@ -106,24 +119,38 @@ def run(shard_counts: list[int], shard_size: int, profile: str) -> list[dict]:
         with tempfile.TemporaryDirectory(prefix="dq-dag-") as tmp:
             workdir = make_workdir(Path(tmp) / "wf", shards, shard_size)
             seconds, cpu, stats, _ = dry_run(workdir, profile)
-        steps = [name for name, n in stats.items()
-                 if name not in ("total", "max_rss_mb") and n == shards]
-        row = {"shards": shards, "jobs": stats["total"], "per_shard_steps": len(steps),
-               "seconds": round(seconds, 1), "cpu_seconds": round(cpu, 1),
-               "max_rss_mb": stats["max_rss_mb"],
-               "ms_per_job": round(1000 * seconds / stats["total"], 2), "profile": profile}
+        steps = [
+            name for name, n in stats.items() if name not in ("total", "max_rss_mb") and n == shards
+        ]
+        row = {
+            "shards": shards,
+            "jobs": stats["total"],
+            "per_shard_steps": len(steps),
+            "seconds": round(seconds, 1),
+            "cpu_seconds": round(cpu, 1),
+            "max_rss_mb": stats["max_rss_mb"],
+            "ms_per_job": round(1000 * seconds / stats["total"], 2),
+            "profile": profile,
+        }
         results.append(row)
-        print(f"{shards:>7,} shards  {stats['total']:>8,} jobs ({len(steps)} per shard)  "
-              f"snakemake -n: {seconds:7.1f} s wall, {cpu:7.1f} s CPU, "
-              f"{stats['max_rss_mb']:,} MB  ({row['ms_per_job']:.2f} ms/job)", flush=True)
+        print(
+            f"{shards:>7,} shards  {stats['total']:>8,} jobs ({len(steps)} per shard)  "
+            f"snakemake -n: {seconds:7.1f} s wall, {cpu:7.1f} s CPU, "
+            f"{stats['max_rss_mb']:,} MB  ({row['ms_per_job']:.2f} ms/job)",
+            flush=True,
+        )
     return results
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--shards", type=int, nargs="+", default=[1_000, 10_000])
-    parser.add_argument("--shard-size", type=int, default=200_000,
-                        help="rows per shard written to the manifest (does not change the DAG)")
+    parser.add_argument(
+        "--shard-size",
+        type=int,
+        default=200_000,
+        help="rows per shard written to the manifest (does not change the DAG)",
+    )
     parser.add_argument("--profile", default="slurm", choices=["local", "slurm"])
     parser.add_argument("--quick", action="store_true", help=f"{QUICK_SHARDS} shards only")
     parser.add_argument("--json", type=Path, help="also write the results here")
@@ -132,9 +159,11 @@ def main(argv: list[str] | None = None) -> int:
     results = run(shard_counts, args.shard_size, args.profile)
     if len(results) > 1:
         first, last = results[0], results[-1]
-        print(f"{last['jobs'] / first['jobs']:.1f}x the jobs took "
-              f"{last['seconds'] / first['seconds']:.1f}x the wall time, "
-              f"{last['cpu_seconds'] / first['cpu_seconds']:.1f}x the CPU time")
+        print(
+            f"{last['jobs'] / first['jobs']:.1f}x the jobs took "
+            f"{last['seconds'] / first['seconds']:.1f}x the wall time, "
+            f"{last['cpu_seconds'] / first['cpu_seconds']:.1f}x the CPU time"
+        )
     if args.json:
         args.json.write_text(json.dumps(results, indent=1))
     return 0

@@ -25,8 +25,9 @@ import numpy as np
 from danqing.dedup import DedupSettings, default_nlist, exact_pairs, ivf_join, train_lists
 
 
-def clustered_embeddings(n: int, dim: int, seed: int = 0, dup_share: float = 0.2,
-                         chunk: int = 65_536) -> np.ndarray:
+def clustered_embeddings(
+    n: int, dim: int, seed: int = 0, dup_share: float = 0.2, chunk: int = 65_536
+) -> np.ndarray:
     """n unit vectors: photos around topics, plus near-duplicate groups (see module doc)."""
     rng = np.random.default_rng(seed)
     n_topics = max(64, n // 2000)
@@ -53,7 +54,7 @@ def clustered_embeddings(n: int, dim: int, seed: int = 0, dup_share: float = 0.2
         noise /= np.linalg.norm(noise, axis=1, keepdims=True)
         block = np.where(is_dup[:, None], base[source] + scale[:, None] * noise, base)
         block /= np.linalg.norm(block, axis=1, keepdims=True)
-        out[filled:filled + m] = block
+        out[filled : filled + m] = block
         filled += m
     return out
 
@@ -62,12 +63,20 @@ def peak_rss_gib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
 
 
-def run_size(n: int, dim: int, nprobe: int, sample: int, beta: float = 0.1,
-             nlist: int | None = None, threads: int = 0) -> dict:
+def run_size(
+    n: int,
+    dim: int,
+    nprobe: int,
+    sample: int,
+    beta: float = 0.1,
+    nlist: int | None = None,
+    threads: int = 0,
+) -> dict:
     x = clustered_embeddings(n, dim)
     threshold = 1.0 - beta
-    settings = DedupSettings(beta=beta, nprobe=nprobe, nlist=nlist, use_gpu="never",
-                             threads=threads)
+    settings = DedupSettings(
+        beta=beta, nprobe=nprobe, nlist=nlist, use_gpu="never", threads=threads
+    )
     rng = np.random.default_rng(1)
     queries = np.sort(rng.choice(n, min(sample, n), replace=False)).astype(np.int64)
 
@@ -87,28 +96,41 @@ def run_size(n: int, dim: int, nprobe: int, sample: int, beta: float = 0.1,
     approx_i, approx_j = ivf_join(x, lists, threshold, settings, query_ids=queries)
 
     exact_set = {(a, b) for a, b in zip(exact_i.tolist(), exact_j.tolist(), strict=True) if a != b}
-    approx_set = {(a, b) for a, b in zip(approx_i.tolist(), approx_j.tolist(), strict=True)
-                  if a != b}
+    approx_set = {
+        (a, b) for a, b in zip(approx_i.tolist(), approx_j.tolist(), strict=True) if a != b
+    }
     recall = len(exact_set & approx_set) / max(len(exact_set), 1)
     ivf_s = build_s + search_s
     return {
-        "n": n, "dim": dim, "nlist": lists.nlist, "nprobe": lists.nprobe,
-        "ivf_build_s": build_s, "ivf_search_s": search_s, "ivf_total_s": ivf_s,
+        "n": n,
+        "dim": dim,
+        "nlist": lists.nlist,
+        "nprobe": lists.nprobe,
+        "ivf_build_s": build_s,
+        "ivf_search_s": search_s,
+        "ivf_total_s": ivf_s,
         "ivf_cpu_s": ivf_cpu_s,
-        "exact_estimate_s": exact_full_s, "speedup": exact_full_s / ivf_s,
-        "recall": recall, "sample_queries": len(queries), "sample_exact_pairs": len(exact_set),
-        "pairs_found": pairs, "vectors_gib": x.nbytes / 2**30, "peak_rss_gib": peak_rss_gib(),
+        "exact_estimate_s": exact_full_s,
+        "speedup": exact_full_s / ivf_s,
+        "recall": recall,
+        "sample_queries": len(queries),
+        "sample_exact_pairs": len(exact_set),
+        "pairs_found": pairs,
+        "vectors_gib": x.nbytes / 2**30,
+        "peak_rss_gib": peak_rss_gib(),
     }
 
 
 def print_row(r: dict) -> None:
-    print(f"N={r['n']:>9,} dim={r['dim']} nlist={r['nlist']} nprobe={r['nprobe']}: "
-          f"IVF {r['ivf_total_s']:.1f}s (build {r['ivf_build_s']:.1f}s + search "
-          f"{r['ivf_search_s']:.1f}s), exact ~{r['exact_estimate_s']:.1f}s (from "
-          f"{r['sample_queries']} queries) -> speed-up {r['speedup']:.1f}x; pair recall "
-          f"{r['recall']:.4f} on {r['sample_exact_pairs']} exact pairs; {r['pairs_found']:,} "
-          f"pairs; vectors {r['vectors_gib']:.2f} GiB, peak RSS {r['peak_rss_gib']:.2f} GiB",
-          flush=True)
+    print(
+        f"N={r['n']:>9,} dim={r['dim']} nlist={r['nlist']} nprobe={r['nprobe']}: "
+        f"IVF {r['ivf_total_s']:.1f}s (build {r['ivf_build_s']:.1f}s + search "
+        f"{r['ivf_search_s']:.1f}s), exact ~{r['exact_estimate_s']:.1f}s (from "
+        f"{r['sample_queries']} queries) -> speed-up {r['speedup']:.1f}x; pair recall "
+        f"{r['recall']:.4f} on {r['sample_exact_pairs']} exact pairs; {r['pairs_found']:,} "
+        f"pairs; vectors {r['vectors_gib']:.2f} GiB, peak RSS {r['peak_rss_gib']:.2f} GiB",
+        flush=True,
+    )
 
 
 if __name__ == "__main__":
@@ -125,5 +147,4 @@ if __name__ == "__main__":
     for size in sizes:
         for nprobe in args.nprobe:
             nlist = args.nlist or default_nlist(size)
-            print_row(run_size(size, dim, nprobe, args.sample, nlist=nlist,
-                               threads=args.threads))
+            print_row(run_size(size, dim, nprobe, args.sample, nlist=nlist, threads=args.threads))

@@ -45,6 +45,7 @@ def photo_urls(base: str, count: int) -> list[str]:
 
 def fetch_all(urls: list[str], threads: int) -> tuple[float, int]:
     """Seconds to GET every URL with `threads` client threads, and the bytes received."""
+
     def get(url: str) -> int:
         with urllib.request.urlopen(url, timeout=60) as response:
             return len(response.read())
@@ -61,29 +62,45 @@ def steady_seconds(images_dir: Path) -> float:
     return max(s["end_time"] for s in stats) - min(s["start_time"] for s in stats)
 
 
-def run(count: int, processes: int, threads: int, client_threads: int,
-        samples_per_tar: int) -> dict:
+def run(
+    count: int, processes: int, threads: int, client_threads: int, samples_per_tar: int
+) -> dict:
     cfg = load()["filters"]["download_images"] | {
-        "processes": processes, "thread_count": threads, "samples_per_tar": samples_per_tar,
+        "processes": processes,
+        "thread_count": threads,
+        "samples_per_tar": samples_per_tar,
     }
     cores = os.cpu_count() or 1
     with serve(0) as server, tempfile.TemporaryDirectory(prefix="dq-bench-download-") as tmp:
         urls = photo_urls(server.url, count)
         render_s, _ = fetch_all(urls, client_threads)
         ceiling_s, received = fetch_all(urls, client_threads)
-        frame = pl.DataFrame({"uid": [f"u{i:06d}" for i in range(count)], "url": urls,
-                              "alt_text": ["演示图片"] * count})
+        frame = pl.DataFrame(
+            {
+                "uid": [f"u{i:06d}" for i in range(count)],
+                "url": urls,
+                "alt_text": ["演示图片"] * count,
+            }
+        )
         images_dir = Path(tmp) / "images" / "b1" / "s00000"
         started = time.perf_counter()
-        result = download_shard(frame, cfg, images_dir, processes=processes,
-                                network={"allowed_networks": ["127.0.0.1/32"]})
+        result = download_shard(
+            frame,
+            cfg,
+            images_dir,
+            processes=processes,
+            network={"allowed_networks": ["127.0.0.1/32"]},
+        )
         stage_s = time.perf_counter() - started
         steady_s = steady_seconds(images_dir)
     if result.kept.height != count:
         reasons = result.dropped["reason"].value_counts().to_dicts()
         raise RuntimeError(f"{result.dropped.height} of {count} downloads failed: {reasons}")
     return {
-        "images": count, "cores": cores, "processes": processes, "threads": threads,
+        "images": count,
+        "cores": cores,
+        "processes": processes,
+        "threads": threads,
         "render_per_s": count / render_s,
         "ceiling_per_s": count / ceiling_s,
         "ceiling_mb_per_s": received / ceiling_s / 1e6,
@@ -113,12 +130,20 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--images", type=int, default=2000)
     parser.add_argument("--quick", action="store_true", help="100 images (smoke test)")
-    parser.add_argument("--processes", type=int, default=None,
-                        help="img2dataset processes (default: all cores; 1 with --quick)")
+    parser.add_argument(
+        "--processes",
+        type=int,
+        default=None,
+        help="img2dataset processes (default: all cores; 1 with --quick)",
+    )
     parser.add_argument("--threads", type=int, default=32, help="img2dataset threads per process")
     parser.add_argument("--client-threads", type=int, default=32)
-    parser.add_argument("--samples-per-tar", type=int, default=None,
-                        help="default: enough tars to keep every process busy")
+    parser.add_argument(
+        "--samples-per-tar",
+        type=int,
+        default=None,
+        help="default: enough tars to keep every process busy",
+    )
     parser.add_argument("--json", action="store_true", help="print the numbers as JSON too")
     args = parser.parse_args(argv)
     count = 100 if args.quick else args.images

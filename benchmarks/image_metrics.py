@@ -66,16 +66,23 @@ def posterize(image: Image.Image, colors: int) -> Image.Image:
     return image.quantize(colors, method=Image.Quantize.MEDIANCUT).convert("RGB")
 
 
-def text_screenshot(size=(600, 400), background=(255, 255, 255), ink=(20, 20, 20),
-                    binary: bool = False, lines: int | None = None) -> Image.Image:
+def text_screenshot(
+    size=(600, 400),
+    background=(255, 255, 255),
+    ink=(20, 20, 20),
+    binary: bool = False,
+    lines: int | None = None,
+) -> Image.Image:
     """Rendered text on a plain background, like a screenshot of a web page or a notice;
     `binary` thresholds the anti-aliasing away (pure two-tone, as a bitmap screenshot)."""
     image = Image.new("RGB", size, background)
     draw = ImageDraw.Draw(image)
     font = ImageFont.load_default(size=18)
-    texts = ["Terms and conditions apply. Offer valid until 2026-12-31.",
-             "Contact customer service for details: 400-123-4567.",
-             "All rights reserved. Unauthorised copying is prohibited."]
+    texts = [
+        "Terms and conditions apply. Offer valid until 2026-12-31.",
+        "Contact customer service for details: 400-123-4567.",
+        "All rights reserved. Unauthorised copying is prohibited.",
+    ]
     step = 30 if lines is None else size[1] // lines
     for row in range(size[1] // step):
         draw.text((12, 8 + row * step), texts[row % len(texts)], fill=ink, font=font)
@@ -89,8 +96,9 @@ def three_grey_levels(image: Image.Image) -> Image.Image:
     """Black, one grey and white by luminance terciles (a posterized poster)."""
     grey = np.asarray(image.convert("L"))
     low, high = np.percentile(grey, [33, 66])
-    return Image.fromarray(np.where(grey < low, 0, np.where(grey < high, 128, 255))
-                           .astype(np.uint8)).convert("RGB")
+    return Image.fromarray(
+        np.where(grey < low, 0, np.where(grey < high, 128, 255)).astype(np.uint8)
+    ).convert("RGB")
 
 
 def calibration_set() -> list[tuple[str, str, bytes, bool]]:
@@ -103,56 +111,89 @@ def calibration_set() -> list[tuple[str, str, bytes, bool]]:
         w, h = photo.size
         big = photo.resize((w * 3, h * 3), Image.Resampling.LANCZOS)
         items.append(("sharp photo, 3x upscaled JPEG", name, encode(big), True))
-        items.append(("sharp photo, darker (x0.8) JPEG", name,
-                      encode(ImageEnhance.Brightness(photo).enhance(0.8)), True))
+        items.append(
+            (
+                "sharp photo, darker (x0.8) JPEG",
+                name,
+                encode(ImageEnhance.Brightness(photo).enhance(0.8)),
+                True,
+            )
+        )
         for sigma in (2, 3, 5):
-            items.append((f"Gaussian blur sigma={sigma}", name, encode(gaussian_blur(photo, sigma)),
-                          False))
+            items.append(
+                (f"Gaussian blur sigma={sigma}", name, encode(gaussian_blur(photo, sigma)), False)
+            )
         items.append(("4x down-up resampled", name, encode(down_up(photo, 4)), False))
-        items.append(("posterized 4 colours, PNG", name, encode(posterize(photo, 4), "PNG"),
-                      False))
-        items.append(("3 grey levels, JPEG q100", name, encode(three_grey_levels(photo),
-                                                                quality=100), False))
-        items.append(("posterized 4 colours, JPEG q90 (ringing)", name,
-                      encode(posterize(photo, 4)), True))
+        items.append(("posterized 4 colours, PNG", name, encode(posterize(photo, 4), "PNG"), False))
+        items.append(
+            ("3 grey levels, JPEG q100", name, encode(three_grey_levels(photo), quality=100), False)
+        )
+        items.append(
+            ("posterized 4 colours, JPEG q90 (ringing)", name, encode(posterize(photo, 4)), True)
+        )
     for name in OTHER_REAL:
         items.append(("other real image", name, encode(load_photo(name), "PNG"), True))
     for i, color in enumerate([(255, 255, 255), (0, 0, 0), (200, 30, 40), (90, 140, 200)]):
         items.append(("flat colour JPEG", str(color), encode(flat(color, seed=i)), False))
-        items.append(("flat colour + noise sd=1", str(color), encode(flat(color, noise=1, seed=i)),
-                      False))
+        items.append(
+            ("flat colour + noise sd=1", str(color), encode(flat(color, noise=1, seed=i)), False)
+        )
     for ink, background in (((20, 20, 20), (255, 255, 255)), ((250, 250, 250), (30, 60, 160))):
         label = f"{ink} on {background}"
-        items.append(("text screenshot, two-tone JPEG q95", label,
-                      encode(text_screenshot(background=background, ink=ink, binary=True),
-                             quality=95), False))
-        items.append(("text screenshot, sparse, anti-aliased JPEG q90", label,
-                      encode(text_screenshot(background=background, ink=ink, lines=4)), False))
-        items.append(("text screenshot, dense, anti-aliased JPEG q90", label,
-                      encode(text_screenshot(background=background, ink=ink)), True))
+        items.append(
+            (
+                "text screenshot, two-tone JPEG q95",
+                label,
+                encode(text_screenshot(background=background, ink=ink, binary=True), quality=95),
+                False,
+            )
+        )
+        items.append(
+            (
+                "text screenshot, sparse, anti-aliased JPEG q90",
+                label,
+                encode(text_screenshot(background=background, ink=ink, lines=4)),
+                False,
+            )
+        )
+        items.append(
+            (
+                "text screenshot, dense, anti-aliased JPEG q90",
+                label,
+                encode(text_screenshot(background=background, ink=ink)),
+                True,
+            )
+        )
     return items
 
 
-def calibrate(settings: MetricSettings, min_std=2.0, min_blur=1000.0, min_entropy=3.0,
-              detail: bool = False) -> None:
+def calibrate(
+    settings: MetricSettings, min_std=2.0, min_blur=1000.0, min_entropy=3.0, detail: bool = False
+) -> None:
     rows = []
     for group, name, data, _ in calibration_set():
         m = image_metrics(data, settings)
         k1 = image_metrics(data, MetricSettings(settings.working_max_edge, 1))["img_blur"]
         full = image_metrics(data, MetricSettings(10**6, settings.laplacian_ksize))["img_blur"]
         rows.append((group, name, m, k1, full))
-    print(f"Blur working resolution: longer edge <= {settings.working_max_edge} px; thresholds "
-          f"std >= {min_std}, blur >= {min_blur}, entropy >= {min_entropy}\n")
+    print(
+        f"Blur working resolution: longer edge <= {settings.working_max_edge} px; thresholds "
+        f"std >= {min_std}, blur >= {min_blur}, entropy >= {min_entropy}\n"
+    )
     if detail:
         print("| group | image | std | entropy | blur k3 | blur k1 | blur k3 full res |")
         print("|---|---|---:|---:|---:|---:|---:|")
         for group, name, m, k1, full in rows:
-            print(f"| {group} | {name} | {m['img_std']:.2f} | {m['img_entropy']:.2f} | "
-                  f"{m['img_blur']:,.0f} | {k1:,.0f} | {full:,.0f} |")
+            print(
+                f"| {group} | {name} | {m['img_std']:.2f} | {m['img_entropy']:.2f} | "
+                f"{m['img_blur']:,.0f} | {k1:,.0f} | {full:,.0f} |"
+            )
         print()
-    print("| group | n | std min..max | entropy min..max | blur ksize=3 @<=512 px min..max |"
-          " kept by blur: ksize=3 @<=512 / ksize=1 @<=512 / ksize=3 full res |"
-          " kept by std>=2 | kept by entropy>=3 | kept by all three |")
+    print(
+        "| group | n | std min..max | entropy min..max | blur ksize=3 @<=512 px min..max |"
+        " kept by blur: ksize=3 @<=512 / ksize=1 @<=512 / ksize=3 full res |"
+        " kept by std>=2 | kept by entropy>=3 | kept by all three |"
+    )
     print("|---|---:|---|---|---|---|---:|---:|---:|")
     groups: dict[str, list] = {}
     for row in rows:
@@ -169,12 +210,18 @@ def calibrate(settings: MetricSettings, min_std=2.0, min_blur=1000.0, min_entrop
         kf = sum(f >= min_blur for _, _, _, _, f in members)
         s_ok = sum(m["img_std"] >= min_std for m in ms)
         e_ok = sum(m["img_entropy"] >= min_entropy for m in ms)
-        all_ok = sum(m["img_std"] >= min_std and m["img_blur"] >= min_blur
-                     and m["img_entropy"] >= min_entropy for m in ms)
-        print(f"| {group} | {n} | {span([m['img_std'] for m in ms], '{:.1f}')} | "
-              f"{span([m['img_entropy'] for m in ms], '{:.2f}')} | "
-              f"{span([m['img_blur'] for m in ms], '{:,.0f}')} | {k3}/{n} / {k1}/{n} / {kf}/{n} | "
-              f"{s_ok}/{n} | {e_ok}/{n} | {all_ok}/{n} |")
+        all_ok = sum(
+            m["img_std"] >= min_std
+            and m["img_blur"] >= min_blur
+            and m["img_entropy"] >= min_entropy
+            for m in ms
+        )
+        print(
+            f"| {group} | {n} | {span([m['img_std'] for m in ms], '{:.1f}')} | "
+            f"{span([m['img_entropy'] for m in ms], '{:.2f}')} | "
+            f"{span([m['img_blur'] for m in ms], '{:,.0f}')} | {k3}/{n} / {k1}/{n} / {kf}/{n} | "
+            f"{s_ok}/{n} | {e_ok}/{n} | {all_ok}/{n} |"
+        )
     draft_check(settings, min_blur)
 
 
@@ -198,20 +245,26 @@ def draft_check(settings: MetricSettings, min_blur: float) -> None:
     for oversample in (1, 2):
         worst, flips = 0.0, 0
         for _, _, data in jpegs:
-            fast = laplacian_variance(draft_gray(data, settings.working_max_edge, oversample),
-                                      settings.laplacian_ksize)
+            fast = laplacian_variance(
+                draft_gray(data, settings.working_max_edge, oversample), settings.laplacian_ksize
+            )
             slow = laplacian_variance(_full_working(data, settings), settings.laplacian_ksize)
             worst = max(worst, abs(fast - slow) / max(slow, 1e-9))
             flips += (fast >= min_blur) != (slow >= min_blur)
-        print(f"Draft decoding to >= {oversample}x the working size on {len(jpegs)} JPEGs: max "
-              f"relative blur difference {worst:.1%}, blur verdicts changed {flips}")
+        print(
+            f"Draft decoding to >= {oversample}x the working size on {len(jpegs)} JPEGs: max "
+            f"relative blur difference {worst:.1%}, blur verdicts changed {flips}"
+        )
 
 
 def _full_working(data: bytes, settings: MetricSettings) -> np.ndarray:
     gray = decode_gray(data)
     target = working_size(gray.shape[1], gray.shape[0], settings.working_max_edge)
-    return cv2.resize(gray, target, interpolation=cv2.INTER_AREA) if target != gray.shape[::-1] \
+    return (
+        cv2.resize(gray, target, interpolation=cv2.INTER_AREA)
+        if target != gray.shape[::-1]
         else gray
+    )
 
 
 def benchmark_images(count: int, seed: int = 3) -> list[bytes]:
@@ -225,8 +278,9 @@ def benchmark_images(count: int, seed: int = 3) -> list[bytes]:
         edge = int(rng.choice([384, 512, 640, 800, 1024]))
         w, h = photo.size
         scale = edge / max(w, h)
-        out.append(encode(photo.resize((round(w * scale), round(h * scale)),
-                                       Image.Resampling.BILINEAR)))
+        out.append(
+            encode(photo.resize((round(w * scale), round(h * scale)), Image.Resampling.BILINEAR))
+        )
     return out
 
 
@@ -269,21 +323,29 @@ def run(count: int = 400, quick: bool = False, rounds: int = 3) -> list[dict]:
         pass
     parallel_rate = len(stream) / (time.perf_counter() - start)
     mean_kb = sum(map(len, images)) / len(images) / 1024
-    print(f"{len(images)} JPEGs (q=90), mean {mean_kb:.0f} KiB, longer edge 384..1024 px; "
-          f"per-core rates over {rounds} interleaved round(s)")
+    print(
+        f"{len(images)} JPEGs (q=90), mean {mean_kb:.0f} KiB, longer edge 384..1024 px; "
+        f"per-core rates over {rounds} interleaved round(s)"
+    )
     return [
         {"stage": "pure JPEG decode, Pillow RGB", "value": pil_rate, "ratio": None},
         {"stage": "pure JPEG decode, OpenCV BGR", "value": cv2_rate, "ratio": None},
-        {"stage": "metric stage (decode + std, blur, entropy)", "value": stage_rate,
-         "ratio": stage_rate / max(pil_rate, cv2_rate)},
-        {"stage": f"metric stage, {cores} processes (total)", "value": parallel_rate,
-         "ratio": parallel_rate / cores / max(pil_rate, cv2_rate)},
+        {
+            "stage": "metric stage (decode + std, blur, entropy)",
+            "value": stage_rate,
+            "ratio": stage_rate / max(pil_rate, cv2_rate),
+        },
+        {
+            "stage": f"metric stage, {cores} processes (total)",
+            "value": parallel_rate,
+            "ratio": parallel_rate / cores / max(pil_rate, cv2_rate),
+        },
     ]
 
 
 def print_rows(rows: list[dict]) -> None:
     for r in rows:
-        ratio = (f"  per core / fastest pure decode = {r['ratio']:.2f}" if r["ratio"] else "")
+        ratio = f"  per core / fastest pure decode = {r['ratio']:.2f}" if r["ratio"] else ""
         print(f"{r['stage']:42s} {r['value']:>9,.1f} images/s{ratio}")
 
 

@@ -22,22 +22,39 @@ from danqing.filters.text import _opencc, lid176_path
 from danqing.safety import load_fasttext, predict
 from danqing.text import jieba_frequencies, segment
 
-TEXT_STEPS = ["language_control", "text_safety", "source_reliability", "text_constraints",
-              "cn_detect", "font_conversion", "stop_words", "nouns", "unk_tokens", "text_entropy",
-              "emoji_special_chars", "text_content_safety"]
+TEXT_STEPS = [
+    "language_control",
+    "text_safety",
+    "source_reliability",
+    "text_constraints",
+    "cn_detect",
+    "font_conversion",
+    "stop_words",
+    "nouns",
+    "unk_tokens",
+    "text_entropy",
+    "emoji_special_chars",
+    "text_content_safety",
+]
 
 
 def make_frame(rows: int, seed: int = 7) -> pl.DataFrame:
     demo = corpus.generate(rows, seed)
     rng = random.Random(seed)
     rng.shuffle(demo)
-    return pl.DataFrame({
-        "uid": [r.uid for r in demo], "url": [r.url for r in demo],
-        "alt_text": [r.alt_text for r in demo], "alt_text_raw": [r.alt_text for r in demo],
-        "page_url": [r.page_url for r in demo], "domain": [r.domain for r in demo],
-        "languages": ["zho"] * len(demo), "crawl": [r.crawl for r in demo],
-        "batch": [r.batch for r in demo],
-    })
+    return pl.DataFrame(
+        {
+            "uid": [r.uid for r in demo],
+            "url": [r.url for r in demo],
+            "alt_text": [r.alt_text for r in demo],
+            "alt_text_raw": [r.alt_text for r in demo],
+            "page_url": [r.page_url for r in demo],
+            "domain": [r.domain for r in demo],
+            "languages": ["zho"] * len(demo),
+            "crawl": [r.crawl for r in demo],
+            "batch": [r.batch for r in demo],
+        }
+    )
 
 
 def _timed(fn) -> float:
@@ -82,21 +99,43 @@ def run(rows: int = 50_000, quick: bool = False, chunk: int = 5_000, passes: int
     processed = rows * passes
 
     out = [
-        {"stage": "text (all 12 steps)", "metric": "input rows/s per core", "value": processed / total_s,
-         "ceiling": "jieba segmentation", "ceiling_value": processed / seg_s,
-         "ratio": seg_s / total_s},
-        {"stage": "cn_detect", "metric": "rows/s per core",
-         "value": step_s["cn_detect"][0] / step_s["cn_detect"][1],
-         "ceiling": "fastText predict alone", "ceiling_value": processed / ft_s,
-         "ratio": (step_s["cn_detect"][1] / step_s["cn_detect"][0]) ** -1 / (processed / ft_s)},
-        {"stage": "font_conversion", "metric": "rows/s per core",
-         "value": step_s["font_conversion"][0] / step_s["font_conversion"][1],
-         "ceiling": "OpenCC alone", "ceiling_value": processed / cc_s,
-         "ratio": (step_s["font_conversion"][0] / step_s["font_conversion"][1]) / (processed / cc_s)},
+        {
+            "stage": "text (all 12 steps)",
+            "metric": "input rows/s per core",
+            "value": processed / total_s,
+            "ceiling": "jieba segmentation",
+            "ceiling_value": processed / seg_s,
+            "ratio": seg_s / total_s,
+        },
+        {
+            "stage": "cn_detect",
+            "metric": "rows/s per core",
+            "value": step_s["cn_detect"][0] / step_s["cn_detect"][1],
+            "ceiling": "fastText predict alone",
+            "ceiling_value": processed / ft_s,
+            "ratio": (step_s["cn_detect"][1] / step_s["cn_detect"][0]) ** -1 / (processed / ft_s),
+        },
+        {
+            "stage": "font_conversion",
+            "metric": "rows/s per core",
+            "value": step_s["font_conversion"][0] / step_s["font_conversion"][1],
+            "ceiling": "OpenCC alone",
+            "ceiling_value": processed / cc_s,
+            "ratio": (step_s["font_conversion"][0] / step_s["font_conversion"][1])
+            / (processed / cc_s),
+        },
     ]
     for step, (n, s) in step_s.items():
-        out.append({"stage": step, "metric": "rows/s per core", "value": n / s, "ceiling": "",
-                    "ceiling_value": None, "ratio": None})
+        out.append(
+            {
+                "stage": step,
+                "metric": "rows/s per core",
+                "value": n / s,
+                "ceiling": "",
+                "ceiling_value": None,
+                "ratio": None,
+            }
+        )
     return out
 
 
@@ -107,9 +146,11 @@ def _ceiling_seconds(texts: list[str], model, cc) -> tuple[float, float, float]:
     segmented = [segment(t) for t in texts]
     seg_s = time.perf_counter() - start
     words = [" ".join(s) for s in segmented]
-    return (seg_s,
-            _timed(lambda: predict(model, words, k=5)),
-            _timed(lambda: [cc.convert(t) for t in texts]))
+    return (
+        seg_s,
+        _timed(lambda: predict(model, words, k=5)),
+        _timed(lambda: [cc.convert(t) for t in texts]),
+    )
 
 
 def _chain_seconds(frame: pl.DataFrame, funcs: dict, cfg: dict) -> dict[str, tuple[int, float]]:
@@ -125,8 +166,11 @@ def _chain_seconds(frame: pl.DataFrame, funcs: dict, cfg: dict) -> dict[str, tup
 
 def print_rows(rows: list[dict]) -> None:
     for r in rows:
-        ceiling = (f"  vs {r['ceiling']} {r['ceiling_value']:,.0f}  ratio {r['ratio']:.2f}"
-                   if r["ratio"] is not None else "")
+        ceiling = (
+            f"  vs {r['ceiling']} {r['ceiling_value']:,.0f}  ratio {r['ratio']:.2f}"
+            if r["ratio"] is not None
+            else ""
+        )
         print(f"{r['stage']:24s} {r['value']:>10,.0f} {r['metric']}{ceiling}")
 
 

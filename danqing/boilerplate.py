@@ -34,8 +34,11 @@ _IDENTIFIER = re.compile(r"^(?=[\w.-]*[\d_])[\w.-]+$", re.ASCII)
 
 # What cameras, phones and chat apps name a picture: a file name made of these and digits says
 # nothing about the image.
-_GENERIC_NAME = re.compile(r"微信图片|微信截图|屏幕截图|屏幕快照|截图|未命名|未标题|图片|照片|图像|副本|"
-                           r"img|image|dsc|dcim|pic|photo|screenshot|wx|mmexport", re.IGNORECASE)
+_GENERIC_NAME = re.compile(
+    r"微信图片|微信截图|屏幕截图|屏幕快照|截图|未命名|未标题|图片|照片|图像|副本|"
+    r"img|image|dsc|dcim|pic|photo|screenshot|wx|mmexport",
+    re.IGNORECASE,
+)
 _HAN = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
 
 
@@ -58,8 +61,11 @@ def is_interface_text(words: list[str], interface: frozenset[str], stop: frozens
     """Every word is interface vocabulary or a stop word, and at least one is interface
     vocabulary (`点击 查看 高清 原图`, `返回 顶部`, `客户端 下载`)."""
     lowered = [w.lower() for w in words]
-    return (bool(lowered) and any(w in interface for w in lowered)
-            and all(w in interface or w in stop for w in lowered))
+    return (
+        bool(lowered)
+        and any(w in interface for w in lowered)
+        and all(w in interface or w in stop for w in lowered)
+    )
 
 
 # Separators between the parts of a page title: `标题_频道_凤凰网`, `标题|游民星空`, `标题 - 网站`.
@@ -74,8 +80,9 @@ def site_names(title: str | None) -> list[str]:
     return [part for part in _TITLE_PARTS.split(title)[1:] if len(part) >= 2]
 
 
-def is_site_name(text: str, words: list[str], title: str | None, interface: frozenset[str],
-                 stop: frozenset[str]) -> bool:
+def is_site_name(
+    text: str, words: list[str], title: str | None, interface: frozenset[str], stop: frozenset[str]
+) -> bool:
     """The alt is the site's name, alone (`游民星空` on a page titled `…|游民星空`) or with only
     interface words around it (`新浪新闻客户端`, `新浪新闻公众号` on `…_新浪新闻`): what a logo,
     an app badge or a QR code says, not a caption."""
@@ -83,8 +90,7 @@ def is_site_name(text: str, words: list[str], title: str | None, interface: froz
     for name in site_names(title):
         if text == name:
             return True
-        if name in text and is_interface_text([w for w in words if w not in name], interface,
-                                              stop):
+        if name in text and is_interface_text([w for w in words if w not in name], interface, stop):
             return True
     return False
 

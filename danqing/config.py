@@ -42,7 +42,8 @@ def _fill_defaults(validator, properties, instance, schema):
 
 _validate_properties = jsonschema.Draft202012Validator.VALIDATORS["properties"]
 _DefaultFilling = jsonschema.validators.extend(
-    jsonschema.Draft202012Validator, {"properties": _fill_defaults})
+    jsonschema.Draft202012Validator, {"properties": _fill_defaults}
+)
 
 
 def load(path: str | Path = DEFAULT_CONFIG, overrides: dict | None = None) -> dict:

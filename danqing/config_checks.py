@@ -47,20 +47,28 @@ def _numbers(value, where: str) -> Iterator[tuple[str, float]]:
 def problems(config: dict, root: str | Path = ".") -> list[str]:
     """Every problem found, one line each (empty: the config is usable)."""
     root = Path(root)
-    found = [f"config key {where}: {value} is not a finite number"
-             for where, value in _numbers(config, "") if not math.isfinite(value)]
+    found = [
+        f"config key {where}: {value} is not a finite number"
+        for where, value in _numbers(config, "")
+        if not math.isfinite(value)
+    ]
     filters = config.get("filters", {})
     steps = set(config.get("steps", []))
     length = filters.get("text_constraints", {})
     if "text_constraints" in steps and length.get("min_words", 0) > length.get("max_words", 1e9):
-        found.append(f"config key filters.text_constraints: min_words {length['min_words']} > "
-                     f"max_words {length['max_words']}: no caption could pass")
+        found.append(
+            f"config key filters.text_constraints: min_words {length['min_words']} > "
+            f"max_words {length['max_words']}: no caption could pass"
+        )
     window = filters.get("cross_modal_alignment", {})
-    if ("cross_modal_alignment" in steps
-            and window.get("min_distance", 0) > window.get("max_distance", 1e9)):
-        found.append(f"config key filters.cross_modal_alignment: min_distance "
-                     f"{window['min_distance']} > max_distance {window['max_distance']}: no "
-                     "pair could pass")
+    if "cross_modal_alignment" in steps and window.get("min_distance", 0) > window.get(
+        "max_distance", 1e9
+    ):
+        found.append(
+            f"config key filters.cross_modal_alignment: min_distance "
+            f"{window['min_distance']} > max_distance {window['max_distance']}: no "
+            "pair could pass"
+        )
     for step, keys in STEP_FILES.items():
         if step not in steps:
             continue

@@ -56,8 +56,10 @@ def beta_for(configured: float | None, model: str) -> float:
     if configured is not None:
         return float(configured)
     if model not in MODEL_BETA:
-        raise ValueError(f"no calibrated beta for embedding model {model!r}: set "
-                         f"filters.semantic_dedup.beta (known: {sorted(MODEL_BETA)})")
+        raise ValueError(
+            f"no calibrated beta for embedding model {model!r}: set "
+            f"filters.semantic_dedup.beta (known: {sorted(MODEL_BETA)})"
+        )
     return MODEL_BETA[model]
 
 
@@ -175,10 +177,17 @@ def train_lists(x: np.ndarray, settings: DedupSettings, gpu: bool = False) -> In
     rng = np.random.default_rng(settings.seed)
     n_train = min(n, nlist * settings.train_per_list)
     sample = x if n_train == n else x[np.sort(rng.choice(n, n_train, replace=False))]
-    kmeans = faiss.Kmeans(d, nlist, niter=settings.kmeans_iterations, spherical=True,
-                          seed=settings.seed, gpu=gpu, verbose=False,
-                          min_points_per_centroid=1,
-                          max_points_per_centroid=settings.train_per_list)
+    kmeans = faiss.Kmeans(
+        d,
+        nlist,
+        niter=settings.kmeans_iterations,
+        spherical=True,
+        seed=settings.seed,
+        gpu=gpu,
+        verbose=False,
+        min_points_per_centroid=1,
+        max_points_per_centroid=settings.train_per_list,
+    )
     kmeans.train(np.ascontiguousarray(sample))
     centroids = np.ascontiguousarray(kmeans.centroids, dtype=np.float32)
     nearest = probe_lists(x, centroids, 1, settings)[:, 0]
@@ -187,14 +196,15 @@ def train_lists(x: np.ndarray, settings: DedupSettings, gpu: bool = False) -> In
     return InvertedLists(centroids, min(settings.nprobe, nlist), members, bounds)
 
 
-def probe_lists(x: np.ndarray, centroids: np.ndarray, nprobe: int, settings: DedupSettings
-                ) -> np.ndarray:
+def probe_lists(
+    x: np.ndarray, centroids: np.ndarray, nprobe: int, settings: DedupSettings
+) -> np.ndarray:
     """The `nprobe` nearest centroids (inner product) of each row: int64 [N, nprobe]."""
     quantizer = flat_index(centroids, settings)
     out = np.empty((x.shape[0], nprobe), dtype=np.int64)
     for start in range(0, x.shape[0], settings.query_chunk):
-        _, ids = quantizer.search(x[start:start + settings.query_chunk], nprobe)
-        out[start:start + len(ids)] = ids
+        _, ids = quantizer.search(x[start : start + settings.query_chunk], nprobe)
+        out[start : start + len(ids)] = ids
     return out
 
 
@@ -211,9 +221,14 @@ def _matmul_backend(gpu: bool):
     return lambda a, b: a @ b.T
 
 
-def ivf_join(x: np.ndarray, lists: InvertedLists, threshold: float, settings: DedupSettings,
-             query_ids: np.ndarray | None = None, gpu: bool = False
-             ) -> tuple[np.ndarray, np.ndarray]:
+def ivf_join(
+    x: np.ndarray,
+    lists: InvertedLists,
+    threshold: float,
+    settings: DedupSettings,
+    query_ids: np.ndarray | None = None,
+    gpu: bool = False,
+) -> tuple[np.ndarray, np.ndarray]:
     """Pairs (query, member) with inner product > threshold among the lists each query probes.
 
     Per list: (queries probing it) x (its members) as one matrix product, in row blocks of at
@@ -227,31 +242,38 @@ def ivf_join(x: np.ndarray, lists: InvertedLists, threshold: float, settings: De
     product = _matmul_backend(gpu)
     out_i, out_j = [np.zeros(0, np.int64)], [np.zeros(0, np.int64)]
     for list_id in range(lists.nlist):
-        members = lists.members[lists.bounds[list_id]:lists.bounds[list_id + 1]]
-        queries = query_rows[query_bounds[list_id]:query_bounds[list_id + 1]]
+        members = lists.members[lists.bounds[list_id] : lists.bounds[list_id + 1]]
+        queries = query_rows[query_bounds[list_id] : query_bounds[list_id + 1]]
         if not len(members) or not len(queries):
             continue
         database = x[members]
         block = max(1, (1 << 24) // len(members))
         for start in range(0, len(queries), block):
-            rows = queries[start:start + block]
+            rows = queries[start : start + block]
             hit_q, hit_m = np.nonzero(product(x[rows], database) > threshold)
             out_i.append(rows[hit_q])
             out_j.append(members[hit_m].astype(np.int64))
     return np.concatenate(out_i), np.concatenate(out_j)
 
 
-def range_pairs(index, queries: np.ndarray, query_ids: np.ndarray, threshold: float
-                ) -> tuple[np.ndarray, np.ndarray]:
+def range_pairs(
+    index, queries: np.ndarray, query_ids: np.ndarray, threshold: float
+) -> tuple[np.ndarray, np.ndarray]:
     """Pairs (query id, neighbour id) with inner product > threshold, by range search."""
     lims, _, ids = index.range_search(queries, threshold)
     counts = np.diff(lims).astype(np.int64)
     return np.repeat(query_ids, counts), ids.astype(np.int64)
 
 
-def knn_range_pairs(index, queries: np.ndarray, query_ids: np.ndarray, threshold: float,
-                    k0: int = 32, k_max: int = GPU_MAX_K, fallback=None
-                    ) -> tuple[np.ndarray, np.ndarray]:
+def knn_range_pairs(
+    index,
+    queries: np.ndarray,
+    query_ids: np.ndarray,
+    threshold: float,
+    k0: int = 32,
+    k_max: int = GPU_MAX_K,
+    fallback=None,
+) -> tuple[np.ndarray, np.ndarray]:
     """The pairs of a range search, from k-NN searches (GPU indexes have no range search).
 
     A query whose k-th neighbour is still inside the radius is searched again with 2k; past
@@ -274,8 +296,10 @@ def knn_range_pairs(index, queries: np.ndarray, query_ids: np.ndarray, threshold
             break
         if 2 * k > k_max:
             if fallback is None:
-                raise RuntimeError(f"{len(pending)} queries have more than {k_max} neighbours "
-                                   "and no index with range search was given")
+                raise RuntimeError(
+                    f"{len(pending)} queries have more than {k_max} neighbours "
+                    "and no index with range search was given"
+                )
             i, j = range_pairs(fallback, queries[pending], query_ids[pending], threshold)
             out_i.append(i)
             out_j.append(j)
@@ -286,8 +310,9 @@ def knn_range_pairs(index, queries: np.ndarray, query_ids: np.ndarray, threshold
     return np.concatenate(out_i), np.concatenate(out_j)
 
 
-def neighbour_pairs(x: np.ndarray, settings: DedupSettings, exact: bool | None = None
-                    ) -> tuple[np.ndarray, np.ndarray, dict, InvertedLists | None]:
+def neighbour_pairs(
+    x: np.ndarray, settings: DedupSettings, exact: bool | None = None
+) -> tuple[np.ndarray, np.ndarray, dict, InvertedLists | None]:
     """All pairs i < j of unit rows with cosine distance < beta.
 
     Returns (i, j, search description, the inverted lists when IVF was used).
@@ -305,7 +330,7 @@ def neighbour_pairs(x: np.ndarray, settings: DedupSettings, exact: bool | None =
         parts_i, parts_j = [], []
         for start in range(0, n, settings.query_chunk):
             ids = np.arange(start, min(n, start + settings.query_chunk), dtype=np.int64)
-            queries = x[start:start + len(ids)]
+            queries = x[start : start + len(ids)]
             if gpu:
                 i, j = knn_range_pairs(index, queries, ids, threshold, fallback=cpu_fallback)
             else:
@@ -319,9 +344,13 @@ def neighbour_pairs(x: np.ndarray, settings: DedupSettings, exact: bool | None =
         lists = train_lists(x, settings, gpu)
         trained = time.perf_counter() - started
         i, j = ivf_join(x, lists, threshold, settings, gpu=gpu)
-        info = {"index": "ivf-" + ("gpu" if gpu else "cpu"), "nlist": lists.nlist,
-                "nprobe": lists.nprobe, "train_seconds": round(trained, 3),
-                "join_seconds": round(time.perf_counter() - started - trained, 3)}
+        info = {
+            "index": "ivf-" + ("gpu" if gpu else "cpu"),
+            "nlist": lists.nlist,
+            "nprobe": lists.nprobe,
+            "train_seconds": round(trained, 3),
+            "join_seconds": round(time.perf_counter() - started - trained, 3),
+        }
     # Each pair once as (smaller, larger), without self pairs: the IVF join may find a pair
     # from either end (or only one), exact search always finds it from both.
     distinct = i != j
@@ -357,8 +386,9 @@ def union_find(n: int, i: np.ndarray, j: np.ndarray) -> np.ndarray:
             parent = grand
 
 
-def choose_representatives(x: np.ndarray, labels: np.ndarray, uids: np.ndarray
-                           ) -> tuple[np.ndarray, np.ndarray]:
+def choose_representatives(
+    x: np.ndarray, labels: np.ndarray, uids: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     """Per set, the member nearest to the set's centroid (ties: smaller uid).
 
     Returns (representative row of each item's set, cosine distance of each item to its set's
@@ -386,8 +416,9 @@ def choose_representatives(x: np.ndarray, labels: np.ndarray, uids: np.ndarray
     return representative, distance
 
 
-def dedup(uids, vectors: np.ndarray, settings: DedupSettings = DedupSettings(),
-          exact: bool | None = None) -> tuple[pl.DataFrame, dict]:
+def dedup(
+    uids, vectors: np.ndarray, settings: DedupSettings = DedupSettings(), exact: bool | None = None
+) -> tuple[pl.DataFrame, dict]:
     """Decide which rows to keep: a frame (CLUSTERS_SCHEMA, input order) and run statistics."""
     started = time.perf_counter()
     uids = np.asarray(list(uids), dtype=object)
@@ -397,8 +428,14 @@ def dedup(uids, vectors: np.ndarray, settings: DedupSettings = DedupSettings(),
         raise ValueError("duplicate uids in the dedup input")
     n = len(uids)
     if n == 0:
-        return pl.DataFrame(schema=CLUSTERS_SCHEMA), {"input": 0, "kept": 0, "removed": 0,
-                                                      "pairs": 0, "sets": 0, "index": "none"}
+        return pl.DataFrame(schema=CLUSTERS_SCHEMA), {
+            "input": 0,
+            "kept": 0,
+            "removed": 0,
+            "pairs": 0,
+            "sets": 0,
+            "index": "none",
+        }
     # Decide on the rows in uid order, so that the decisions (cluster ids, the IVF training sample)
     # do not depend on the order the images arrived in; the frame is returned in input order.
     order = np.argsort(uids.astype(str), kind="stable")
@@ -409,29 +446,38 @@ def dedup(uids, vectors: np.ndarray, settings: DedupSettings = DedupSettings(),
     representative, distance = choose_representatives(x, labels, uids.astype(str))
     sizes = np.bincount(labels, minlength=n)[labels]
     keep = representative == np.arange(n)
-    frame = pl.DataFrame({
-        "uid": uids.tolist(),
-        "cluster_id": labels,
-        "cluster_size": sizes,
-        "keep": keep,
-        "representative_uid": uids[representative].tolist(),
-        "distance_to_centroid": distance.astype(np.float32),
-    }, schema=CLUSTERS_SCHEMA)
+    frame = pl.DataFrame(
+        {
+            "uid": uids.tolist(),
+            "cluster_id": labels,
+            "cluster_size": sizes,
+            "keep": keep,
+            "representative_uid": uids[representative].tolist(),
+            "distance_to_centroid": distance.astype(np.float32),
+        },
+        schema=CLUSTERS_SCHEMA,
+    )
     inverse = np.empty_like(order)
     inverse[order] = np.arange(n)
     frame = frame.select(pl.all().gather(inverse))
     stats = {
-        "input": n, "kept": int(keep.sum()), "removed": int(n - keep.sum()),
-        "pairs": int(len(i)), "sets": int((np.bincount(labels, minlength=n) > 1).sum()),
-        "beta": settings.beta, **info, "seconds": round(time.perf_counter() - started, 3),
+        "input": n,
+        "kept": int(keep.sum()),
+        "removed": int(n - keep.sum()),
+        "pairs": int(len(i)),
+        "sets": int((np.bincount(labels, minlength=n) > 1).sum()),
+        "beta": settings.beta,
+        **info,
+        "seconds": round(time.perf_counter() - started, 3),
     }
     if lists is not None and settings.recall_sample:
         stats["recall"] = pair_recall(x, lists, settings)
     return frame, stats
 
 
-def pair_recall(x: np.ndarray, lists: InvertedLists, settings: DedupSettings,
-                sample: int | None = None) -> dict:
+def pair_recall(
+    x: np.ndarray, lists: InvertedLists, settings: DedupSettings, sample: int | None = None
+) -> dict:
     """Recall of the IVF join's pairs against exact search, on uniformly sampled queries.
 
     For each sampled query, the exact pairs (against all rows, brute force) and the IVF pairs
@@ -451,8 +497,9 @@ def pair_recall(x: np.ndarray, lists: InvertedLists, settings: DedupSettings,
     approx_i, approx_j = ivf_join(x, lists, threshold, settings, query_ids=query_ids)
     approx_s = time.perf_counter() - started
     exact_set = {(a, b) for a, b in zip(exact_i.tolist(), exact_j.tolist(), strict=True) if a != b}
-    approx_set = {(a, b) for a, b in zip(approx_i.tolist(), approx_j.tolist(), strict=True)
-                  if a != b}
+    approx_set = {
+        (a, b) for a, b in zip(approx_i.tolist(), approx_j.tolist(), strict=True) if a != b
+    }
     found = len(exact_set & approx_set)
     return {
         "queries": int(sample),
@@ -464,14 +511,15 @@ def pair_recall(x: np.ndarray, lists: InvertedLists, settings: DedupSettings,
     }
 
 
-def exact_pairs(x: np.ndarray, query_ids: np.ndarray, threshold: float, chunk: int = 131_072
-                ) -> tuple[np.ndarray, np.ndarray]:
+def exact_pairs(
+    x: np.ndarray, query_ids: np.ndarray, threshold: float, chunk: int = 131_072
+) -> tuple[np.ndarray, np.ndarray]:
     """Brute-force (BLAS) pairs of the queries with inner product > threshold, without copying
     `x` into an index."""
     queries = x[query_ids]
     out_i, out_j = [], []
     for start in range(0, x.shape[0], chunk):
-        sims = queries @ x[start:start + chunk].T
+        sims = queries @ x[start : start + chunk].T
         rows, cols = np.nonzero(sims > threshold)
         out_i.append(query_ids[rows])
         out_j.append(cols.astype(np.int64) + start)
@@ -494,8 +542,10 @@ def collect_embeddings(paths, keep=None) -> tuple[list[str], np.ndarray, str | N
         models.add(emb.model)
         # A uid that two batches hold (the same pair crawled twice) is taken once, from the
         # first file that has it.
-        rows = np.fromiter((k for k, u in enumerate(emb.uids)
-                            if (keep is None or u in keep) and u not in seen), dtype=np.int64)
+        rows = np.fromiter(
+            (k for k, u in enumerate(emb.uids) if (keep is None or u in keep) and u not in seen),
+            dtype=np.int64,
+        )
         seen.update(emb.uids[k] for k in rows.tolist())
         uids.extend(emb.uids[k] for k in rows.tolist())
         parts.append(np.asarray(emb.image[rows], dtype=np.float16))

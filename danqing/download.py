@@ -75,9 +75,19 @@ KEPT_COLUMNS = {
 
 # Settings that change what lands in the tars: a partial download made with other values is
 # discarded rather than resumed.
-OUTPUT_SETTINGS = ("image_size", "resize_mode", "resize_only_if_bigger", "skip_reencode",
-                   "encode_format", "encode_quality", "samples_per_tar", "min_image_size",
-                   "max_aspect_ratio", "user_agent_token", "disallowed_header_directives")
+OUTPUT_SETTINGS = (
+    "image_size",
+    "resize_mode",
+    "resize_only_if_bigger",
+    "skip_reencode",
+    "encode_format",
+    "encode_quality",
+    "samples_per_tar",
+    "min_image_size",
+    "max_aspect_ratio",
+    "user_agent_token",
+    "disallowed_header_directives",
+)
 
 _HTTP_STATUS = re.compile(r"HTTP Error (\d{3})")
 
@@ -112,17 +122,30 @@ def classify_error(message: str | None) -> str:
         return "aspect_ratio"
     if "image area too large" in text:
         return "too_large"
-    if ("connection refused" in text or "connection reset" in text
-            or "name or service not known" in text or "nodename nor servname" in text
-            or "no address associated" in text or "remote end closed" in text):
+    if (
+        "connection refused" in text
+        or "connection reset" in text
+        or "name or service not known" in text
+        or "nodename nor servname" in text
+        or "no address associated" in text
+        or "remote end closed" in text
+    ):
         return "connection_error"
     return "other"
 
 
 # Magic numbers of the formats OpenCV decodes: a body that starts with none of them was not an
 # image at all (an HTML error page served with status 200, say), not a damaged one.
-_IMAGE_MAGIC = (b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n", b"GIF87a", b"GIF89a", b"BM", b"II*\x00",
-                b"MM\x00*", b"\x00\x00\x01\x00")
+_IMAGE_MAGIC = (
+    b"\xff\xd8\xff",
+    b"\x89PNG\r\n\x1a\n",
+    b"GIF87a",
+    b"GIF89a",
+    b"BM",
+    b"II*\x00",
+    b"MM\x00*",
+    b"\x00\x00\x01\x00",
+)
 
 
 def looks_like_image(head: bytes) -> bool:
@@ -238,8 +261,10 @@ def _orphan_free_logger_class():
     return OrphanFreeLoggerProcess
 
 
-_LAZY_CLASSES = {"SniffingResizer": _sniffing_resizer_class,
-                 "OrphanFreeLoggerProcess": _orphan_free_logger_class}
+_LAZY_CLASSES = {
+    "SniffingResizer": _sniffing_resizer_class,
+    "OrphanFreeLoggerProcess": _orphan_free_logger_class,
+}
 
 
 def __getattr__(name: str):
@@ -282,13 +307,19 @@ def _guard_worker(settings: dict) -> None:
     from danqing.safe_http import AddressPolicy, ResponseLimits, RobotsCache, guarded_opener
 
     downloader = importlib.import_module("img2dataset.downloader")
-    opener = guarded_opener(AddressPolicy.from_networks(settings["allowed_networks"]),
-                            ResponseLimits(settings["deadline"], settings["max_bytes"]))
+    opener = guarded_opener(
+        AddressPolicy.from_networks(settings["allowed_networks"]),
+        ResponseLimits(settings["deadline"], settings["max_bytes"]),
+    )
     urllib.request.install_opener(opener)
     if not settings["robots_txt"]:
         return
-    robots = RobotsCache(opener, user_agent(settings["user_agent_token"]),
-                         settings["user_agent_token"], settings["timeout"])
+    robots = RobotsCache(
+        opener,
+        user_agent(settings["user_agent_token"]),
+        settings["user_agent_token"],
+        settings["timeout"],
+    )
     fetch = downloader.download_image
 
     def download_image(row, *args, **kwargs):
@@ -309,8 +340,9 @@ def _guard_worker(settings: dict) -> None:
 TARS_PER_WORKER = 5
 
 
-def guarded_distributor(processes_count, downloader, reader, _subjob_size, max_shard_retry, *,
-                        settings: dict) -> None:
+def guarded_distributor(
+    processes_count, downloader, reader, _subjob_size, max_shard_retry, *, settings: dict
+) -> None:
     """img2dataset's multiprocessing distributor, on pools whose dead worker fails the job.
 
     img2dataset's own uses `multiprocessing.Pool`, which waits forever for the tar of a worker
@@ -325,17 +357,21 @@ def guarded_distributor(processes_count, downloader, reader, _subjob_size, max_s
         failed = []
         per_round = TARS_PER_WORKER * processes_count
         for start in range(0, len(rows), per_round):
-            batch = rows[start:start + per_round]
-            with executor(min(processes_count, len(batch)), "spawn", _guard_worker,
-                          (settings,)) as pool:
+            batch = rows[start : start + per_round]
+            with executor(
+                min(processes_count, len(batch)), "spawn", _guard_worker, (settings,)
+            ) as pool:
                 try:
-                    results = [future.result() for future in
-                               [pool.submit(downloader, row) for row in batch]]
+                    results = [
+                        future.result()
+                        for future in [pool.submit(downloader, row) for row in batch]
+                    ]
                 except BrokenProcessPool as err:
                     raise WorkerDied(
                         "an img2dataset worker process died while downloading (killed by a "
                         "signal or out of memory); completed tars are kept, run the job again "
-                        "to resume") from err
+                        "to resume"
+                    ) from err
             failed += [row for ok, row in results if not ok]
         if not failed:
             return
@@ -418,9 +454,14 @@ def _output_to(path: str | os.PathLike | None) -> Iterator[None]:
             os.close(fd)
 
 
-def run_img2dataset(url_list: Path, output_folder: Path, cfg: dict, processes: int,
-                    console_log: str | os.PathLike | None = None,
-                    network: dict | None = None) -> None:
+def run_img2dataset(
+    url_list: Path,
+    output_folder: Path,
+    cfg: dict,
+    processes: int,
+    console_log: str | os.PathLike | None = None,
+    network: dict | None = None,
+) -> None:
     """One img2dataset.download call, in incremental mode, with its SIGINT handler undone.
 
     img2dataset installs a SIGINT handler that exits with status 0; an interrupted download must
@@ -441,16 +482,18 @@ def run_img2dataset(url_list: Path, output_folder: Path, cfg: dict, processes: i
     replaced = {
         "Resizer": __getattr__("SniffingResizer"),
         "LoggerProcess": __getattr__("OrphanFreeLoggerProcess"),
-        "multiprocessing_distributor": functools.partial(guarded_distributor,
-                                                         settings=worker_settings(cfg, network)),
+        "multiprocessing_distributor": functools.partial(
+            guarded_distributor, settings=worker_settings(cfg, network)
+        ),
     }
     originals = {name: getattr(img2dataset_main, name) for name in replaced}
     for name, value in replaced.items():
         setattr(img2dataset_main, name, value)
     try:
         with _output_to(console_log):
-            img2dataset_main.download(url_list=str(url_list), output_folder=str(output_folder),
-                                      **kwargs)
+            img2dataset_main.download(
+                url_list=str(url_list), output_folder=str(output_folder), **kwargs
+            )
     except SystemExit as exc:
         raise KeyboardInterrupt("img2dataset was interrupted") from exc
     finally:
@@ -466,9 +509,13 @@ def tar_names(n_rows: int, samples_per_tar: int) -> list[str]:
 
 def missing_tars(folder: Path, stems: list[str]) -> list[str]:
     """Tars that img2dataset has not finished (its stats JSON is written last)."""
-    return [s for s in stems
-            if not all((folder / f"{s}{suffix}").is_file()
-                       for suffix in (".tar", ".parquet", "_stats.json"))]
+    return [
+        s
+        for s in stems
+        if not all(
+            (folder / f"{s}{suffix}").is_file() for suffix in (".tar", ".parquet", "_stats.json")
+        )
+    ]
 
 
 def hash_members(tar_path: Path) -> dict[str, tuple[str, str, str]]:
@@ -489,21 +536,36 @@ def read_statuses(folder: Path, stems: list[str], published: Path) -> pl.DataFra
     frames = []
     for stem in stems:
         status = pl.read_parquet(folder / f"{stem}.parquet").select(
-            "uid", "key", "status", "error_message", "width", "height", "original_width",
+            "uid",
+            "key",
+            "status",
+            "error_message",
+            "width",
+            "height",
+            "original_width",
             "original_height",
         )
         members = hash_members(folder / f"{stem}.tar")
         keys = status["key"].to_list()
         found = [members.get(k) for k in keys]
-        frames.append(status.with_columns(
-            pl.lit(str(published / f"{stem}.tar")).alias("image_tar"),
-            pl.Series("image_member", [f[0] if f else None for f in found], dtype=pl.String),
-            pl.Series("image_sha256", [f[1] if f else None for f in found], dtype=pl.String),
-            pl.Series("image_format", [f[2] if f else None for f in found], dtype=pl.String),
-        ))
+        frames.append(
+            status.with_columns(
+                pl.lit(str(published / f"{stem}.tar")).alias("image_tar"),
+                pl.Series("image_member", [f[0] if f else None for f in found], dtype=pl.String),
+                pl.Series("image_sha256", [f[1] if f else None for f in found], dtype=pl.String),
+                pl.Series("image_format", [f[2] if f else None for f in found], dtype=pl.String),
+            )
+        )
     if not frames:
-        return pl.DataFrame(schema={"uid": pl.String, "key": pl.String, "status": pl.String,
-                                    "error_message": pl.String} | KEPT_COLUMNS)
+        return pl.DataFrame(
+            schema={
+                "uid": pl.String,
+                "key": pl.String,
+                "status": pl.String,
+                "error_message": pl.String,
+            }
+            | KEPT_COLUMNS
+        )
     statuses = pl.concat(frames, how="vertical_relaxed")
     broken = statuses.filter((pl.col("status") == "success") & pl.col("image_member").is_null())
     if broken.height:
@@ -520,8 +582,9 @@ def verdicts_from_statuses(frame: pl.DataFrame, statuses: pl.DataFrame) -> StepR
         raise RuntimeError("img2dataset reported one uid more than once")
     joined = frame.select("uid").join(statuses, on="uid", how="left", maintain_order="left")
     reasons, values = [], []
-    for status, message in zip(joined["status"].to_list(), joined["error_message"].to_list(),
-                               strict=True):
+    for status, message in zip(
+        joined["status"].to_list(), joined["error_message"].to_list(), strict=True
+    ):
         if status == "success":
             reasons.append(None)
             values.append(None)
@@ -534,13 +597,19 @@ def verdicts_from_statuses(frame: pl.DataFrame, statuses: pl.DataFrame) -> StepR
     columns = {name: joined[name].cast(dtype).to_list() for name, dtype in KEPT_COLUMNS.items()}
     result = verdicts(frame, STEP, reasons, values, columns=columns)
     result.kept = result.kept.with_columns(
-        [pl.col(name).cast(dtype) for name, dtype in KEPT_COLUMNS.items()])
+        [pl.col(name).cast(dtype) for name, dtype in KEPT_COLUMNS.items()]
+    )
     return result
 
 
-def download_shard(frame: pl.DataFrame, cfg: dict, images_dir: str | os.PathLike,
-                   processes: int = 1, console_log: str | os.PathLike | None = None,
-                   network: dict | None = None) -> StepResult:
+def download_shard(
+    frame: pl.DataFrame,
+    cfg: dict,
+    images_dir: str | os.PathLike,
+    processes: int = 1,
+    console_log: str | os.PathLike | None = None,
+    network: dict | None = None,
+) -> StepResult:
     """Download the images of one shard's rows into `images_dir` and return the verdicts.
 
     `network` is the config's `network` section: its `allowed_networks` are the only non-public
@@ -571,8 +640,12 @@ def download_shard(frame: pl.DataFrame, cfg: dict, images_dir: str | os.PathLike
     started = time.perf_counter()
     if todo:
         if len(todo) < len(stems):
-            log.info("resuming %s: %d of %d tars already complete", out, len(stems) - len(todo),
-                     len(stems))
+            log.info(
+                "resuming %s: %d of %d tars already complete",
+                out,
+                len(stems) - len(todo),
+                len(stems),
+            )
         url_list = work / "urls.parquet"
         write_parquet(frame.select("uid", "url", "alt_text"), url_list)
         run_img2dataset(url_list, out, cfg, processes, console_log, network)
@@ -586,8 +659,11 @@ def download_shard(frame: pl.DataFrame, cfg: dict, images_dir: str | os.PathLike
     out.mkdir(parents=True, exist_ok=True)  # an empty shard has no tars
     statuses = read_statuses(out, stems, images_dir)
     result = verdicts_from_statuses(frame, statuses)
-    if result.dropped.height and result.kept.height == 0 and (
-            result.dropped["reason"] == "download:connection_error").all():
+    if (
+        result.dropped.height
+        and result.kept.height == 0
+        and (result.dropped["reason"] == "download:connection_error").all()
+    ):
         # Not one host reachable: this machine is offline (or the demo image server is not
         # running), which says nothing about the pairs. Fail rather than drop them all, and
         # discard the tars so that a rerun fetches again instead of resuming the failures.
@@ -605,7 +681,13 @@ def download_shard(frame: pl.DataFrame, cfg: dict, images_dir: str | os.PathLike
     os.replace(out, images_dir)
     shutil.rmtree(work)
     result.extra = {"tars": len(stems)}
-    log.info("%s: %d pairs, %d images stored, %d failed, in %.1fs (%.1f pairs/s)", images_dir,
-             frame.height, result.kept.height, result.dropped.height, elapsed,
-             frame.height / elapsed if elapsed > 0 else float("nan"))
+    log.info(
+        "%s: %d pairs, %d images stored, %d failed, in %.1fs (%.1f pairs/s)",
+        images_dir,
+        frame.height,
+        result.kept.height,
+        result.dropped.height,
+        elapsed,
+        frame.height / elapsed if elapsed > 0 else float("nan"),
+    )
     return result

@@ -30,8 +30,12 @@ def shard_image_metrics(shard: str, out: str, cfg: dict, threads: int) -> pl.Dat
     started = time.perf_counter()
     table = metrics_frame(read_images(frame), settings, processes=processes)
     write_parquet(table, out)
-    log.info("image metrics of %d images in %.1fs (%d processes)", table.height,
-             time.perf_counter() - started, processes)
+    log.info(
+        "image metrics of %d images in %.1fs (%d processes)",
+        table.height,
+        time.perf_counter() - started,
+        processes,
+    )
     return table
 
 
@@ -48,8 +52,13 @@ def shard_embeddings(shard: str, embeddings_out: str, distances_out: str, cfg: d
     emb = embed_items(embedder, read_images(frame), captions=captions)
     write_embeddings(emb, embeddings_out)
     write_parquet(alignment_frame(emb), distances_out)
-    log.info("%s embeddings of %d images%s in %.1fs", emb.model, len(emb.uids),
-             " and captions" if emb.has_text else "", time.perf_counter() - started)
+    log.info(
+        "%s embeddings of %d images%s in %.1fs",
+        emb.model,
+        len(emb.uids),
+        " and captions" if emb.has_text else "",
+        time.perf_counter() - started,
+    )
 
 
 def shard_nsfw_scores(shard: str, out: str, cfg: dict, threads: int) -> None:
@@ -59,33 +68,53 @@ def shard_nsfw_scores(shard: str, out: str, cfg: dict, threads: int) -> None:
 
     frame = pl.read_parquet(shard)
     started = time.perf_counter()
-    scores = score_images(read_images(frame), model=cfg.get("model"),
-                          batch_size=int(cfg.get("batch_size", 32)), threads=threads)
+    scores = score_images(
+        read_images(frame),
+        model=cfg.get("model"),
+        batch_size=int(cfg.get("batch_size", 32)),
+        threads=threads,
+    )
     write_parquet(scores, out)
     log.info("NSFW scores of %d images in %.1fs", scores.height, time.perf_counter() - started)
 
 
-def dedup_clusters(shards: Sequence[str], embeddings: Sequence[str], out: str, stats_out: str,
-                   cfg: dict, scope: str) -> dict:
+def dedup_clusters(
+    shards: Sequence[str],
+    embeddings: Sequence[str],
+    out: str,
+    stats_out: str,
+    cfg: dict,
+    scope: str,
+) -> dict:
     """Near-duplicate sets among the rows of `shards` (their embeddings from `embeddings`), with
     the centroid-nearest member of each set kept; run statistics (index, IVF recall) as JSON."""
     from danqing.dedup import DedupSettings, collect_embeddings, dedup, settings_dict
 
-    rows = pl.concat([pl.read_parquet(path, columns=["uid", "batch"]) for path in shards]
-                     ) if shards else pl.DataFrame(schema={"uid": pl.String, "batch": pl.String})
+    rows = (
+        pl.concat([pl.read_parquet(path, columns=["uid", "batch"]) for path in shards])
+        if shards
+        else pl.DataFrame(schema={"uid": pl.String, "batch": pl.String})
+    )
     # One pair crawled again in another batch keeps its uid (derived from url and alt text):
     # the first batch's row stands for it here, the others are dropped as duplicate_uid.
     owners = rows.unique(subset="uid", keep="first", maintain_order=True)
     uids, vectors, model = collect_embeddings(embeddings, keep=owners["uid"].to_list())
     settings = DedupSettings.from_config(cfg, model)
     frame, stats = dedup(uids, vectors, settings)
-    frame = frame.join(owners.rename({"batch": "owner_batch"}), on="uid", how="left",
-                       maintain_order="left")
+    frame = frame.join(
+        owners.rename({"batch": "owner_batch"}), on="uid", how="left", maintain_order="left"
+    )
     stats["repeated_uids"] = rows.height - owners.height
     write_parquet(frame, out)
     stats = {"scope": scope, **stats, "settings": settings_dict(settings)}
     write_json(stats, stats_out)
-    log.info("%s dedup: %d images, %d near-duplicate sets, %d removed (%s index%s)", scope,
-             stats["input"], stats["sets"], stats["removed"], stats.get("index"),
-             f", pair recall {stats['recall']['recall']}" if "recall" in stats else "")
+    log.info(
+        "%s dedup: %d images, %d near-duplicate sets, %d removed (%s index%s)",
+        scope,
+        stats["input"],
+        stats["sets"],
+        stats["removed"],
+        stats.get("index"),
+        f", pair recall {stats['recall']['recall']}" if "recall" in stats else "",
+    )
     return stats

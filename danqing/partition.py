@@ -256,9 +256,15 @@ def partition(
             per_batch[assign_batch(normalise(record), num_batches)] += 1
         except Malformed as err:
             uid = record.get("uid") if isinstance(record, dict) else None
-            readable = (isinstance(uid, int) and not isinstance(uid, bool) and uid.bit_length() < 64
-                        or isinstance(uid, str) and uid != "" and _encodable(uid)
-                        and len(uid) <= MAX_UID_LENGTH)
+            readable = (
+                isinstance(uid, int)
+                and not isinstance(uid, bool)
+                and uid.bit_length() < 64
+                or isinstance(uid, str)
+                and uid != ""
+                and _encodable(uid)
+                and len(uid) <= MAX_UID_LENGTH
+            )
             malformed.append(
                 {
                     "uid": str(uid) if readable else f"row:{number}",
@@ -338,9 +344,7 @@ def partition(
             manifest[batch][name] = first.height
     shutil.rmtree(spool)
 
-    drops = pl.concat(
-        [pl.DataFrame(malformed, schema=DROP_SCHEMA), *duplicates], how="vertical"
-    )
+    drops = pl.concat([pl.DataFrame(malformed, schema=DROP_SCHEMA), *duplicates], how="vertical")
     write_parquet(drops, drops_path)
     kept = sum(n for shards in manifest.values() for n in shards.values())
     counts = {
@@ -354,7 +358,9 @@ def partition(
         "shards": sum(len(s) for s in manifest.values()),
     }
     if total != kept + drops.height:
-        raise AssertionError(f"partition: {total} rows read but {kept} kept + {drops.height} dropped")
+        raise AssertionError(
+            f"partition: {total} rows read but {kept} kept + {drops.height} dropped"
+        )
     write_json(counts, counts_path)
     write_json({"shard_size": shard_size, "batches": manifest}, out / "manifest.json")
     return counts

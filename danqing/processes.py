@@ -41,19 +41,33 @@ def _start_worker(initializer: Callable[..., None] | None, args: tuple) -> None:
         initializer(*args)
 
 
-def executor(processes: int, context: str = "spawn", initializer: Callable[..., None] | None = None,
-             initargs: tuple = ()) -> ProcessPoolExecutor:
+def executor(
+    processes: int,
+    context: str = "spawn",
+    initializer: Callable[..., None] | None = None,
+    initargs: tuple = (),
+) -> ProcessPoolExecutor:
     """A process pool whose workers die with this process."""
-    return ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context(context),
-                               initializer=_start_worker, initargs=(initializer, initargs))
+    return ProcessPoolExecutor(
+        processes,
+        mp_context=multiprocessing.get_context(context),
+        initializer=_start_worker,
+        initargs=(initializer, initargs),
+    )
 
 
 def _apply_chunk(function: Callable, chunk: list) -> list:
     return [function(item) for item in chunk]
 
 
-def ordered_map(pool: ProcessPoolExecutor, function: Callable, items: Iterable, what: str,
-                chunksize: int = 64, window: int | None = None) -> Iterator:
+def ordered_map(
+    pool: ProcessPoolExecutor,
+    function: Callable,
+    items: Iterable,
+    what: str,
+    chunksize: int = 64,
+    window: int | None = None,
+) -> Iterator:
     """`function` over `items` in the pool, results in input order, at most `window` chunks
     in flight (memory stays bounded however long `items` is)."""
     window = window or 2 * max(1, pool._max_workers)

@@ -46,9 +46,23 @@ INTERNAL_COLUMNS = ("image_tar", "image_member", "words")
 # Release columns in this order first; every other column (the filters' scores) follows in the
 # order the steps added it, so a new filter's score is released without a change here.
 LEADING_COLUMNS = (
-    "uid", "key", "url", "alt_text", "alt_text_raw", "page_url", "domain", "crawl", "batch",
-    "languages", "original_width", "original_height", "width", "height", "image_format",
-    "image_sha256", "wds_shard",
+    "uid",
+    "key",
+    "url",
+    "alt_text",
+    "alt_text_raw",
+    "page_url",
+    "domain",
+    "crawl",
+    "batch",
+    "languages",
+    "original_width",
+    "original_height",
+    "width",
+    "height",
+    "image_format",
+    "image_sha256",
+    "wds_shard",
 )
 TAR_MTIME = 0  # fixed tar metadata: a rerun writes byte-identical tars
 _SAFE_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
@@ -105,10 +119,12 @@ def release_rows(frame: pl.DataFrame) -> pl.DataFrame:
     """The shard's rows with the release columns: internal columns dropped, `key` added, columns
     that are null in every row (a scorer that was not configured) typed Float64, not Null."""
     out = frame.drop([c for c in INTERNAL_COLUMNS if c in frame.columns])
-    out = out.with_columns(pl.Series("key", [sample_key(u) for u in out["uid"].to_list()],
-                                     dtype=pl.String))
-    out = out.with_columns([pl.col(c).cast(pl.Float64) for c, t in out.schema.items()
-                            if t == pl.Null])
+    out = out.with_columns(
+        pl.Series("key", [sample_key(u) for u in out["uid"].to_list()], dtype=pl.String)
+    )
+    out = out.with_columns(
+        [pl.col(c).cast(pl.Float64) for c, t in out.schema.items() if t == pl.Null]
+    )
     ordered = [c for c in LEADING_COLUMNS if c in out.columns]
     return out.select(ordered + [c for c in out.columns if c not in ordered])
 
@@ -120,8 +136,9 @@ def _json_value(value):
 
 
 def sample_json(row: dict) -> bytes:
-    return json.dumps({k: _json_value(v) for k, v in row.items()}, ensure_ascii=False,
-                      sort_keys=True).encode("utf-8")
+    return json.dumps(
+        {k: _json_value(v) for k, v in row.items()}, ensure_ascii=False, sort_keys=True
+    ).encode("utf-8")
 
 
 class _TarRoller:
@@ -205,13 +222,23 @@ def write_part(
     if wds_dir is not None:
         if "image_tar" not in frame.columns:
             raise ReleaseError("images were requested but the shard has no image_tar column")
-        rows, tars = _write_tars(frame, rows, Path(wds_dir), prefix, tar_samples, tar_max_bytes,
-                                 read_images or _default_reader())
+        rows, tars = _write_tars(
+            frame,
+            rows,
+            Path(wds_dir),
+            prefix,
+            tar_samples,
+            tar_max_bytes,
+            read_images or _default_reader(),
+        )
     write_parquet(rows, parquet_path)
     record = {
         "rows": rows.height,
-        "parquet": {"path": str(parquet_path), "rows": rows.height,
-                    "sha256": sha256_file(parquet_path)},
+        "parquet": {
+            "path": str(parquet_path),
+            "rows": rows.height,
+            "sha256": sha256_file(parquet_path),
+        },
         "wds_dir": None if wds_dir is None else str(wds_dir),
         "tars": tars,
     }
@@ -249,11 +276,14 @@ def _write_tars(frame, rows, wds_dir, prefix, tar_samples, tar_max_bytes, read_i
                     f"uid {uid}: image bytes have sha256 {digest}, the shard says "
                     f"{row['image_sha256']}"
                 )
-            name = roller.add(row["key"], [
-                (image_extension(data), data),
-                ("txt", (row["alt_text"] or "").encode("utf-8")),
-                ("json", sample_json({**row, "image_sha256": digest})),
-            ])
+            name = roller.add(
+                row["key"],
+                [
+                    (image_extension(data), data),
+                    ("txt", (row["alt_text"] or "").encode("utf-8")),
+                    ("json", sample_json({**row, "image_sha256": digest})),
+                ],
+            )
             shard_of[uid] = name
             order.append(uid)
         tars = roller.finish()
@@ -270,10 +300,14 @@ def _write_tars(frame, rows, wds_dir, prefix, tar_samples, tar_max_bytes, read_i
         if tmp.exists():
             shutil.rmtree(tmp)
     position = {uid: i for i, uid in enumerate(order)}
-    rows = (rows.with_columns(
-        pl.Series("wds_shard", [shard_of[u] for u in rows["uid"].to_list()], dtype=pl.String),
-        pl.Series("_order", [position[u] for u in rows["uid"].to_list()], dtype=pl.Int64))
-        .sort("_order").drop("_order"))
+    rows = (
+        rows.with_columns(
+            pl.Series("wds_shard", [shard_of[u] for u in rows["uid"].to_list()], dtype=pl.String),
+            pl.Series("_order", [position[u] for u in rows["uid"].to_list()], dtype=pl.Int64),
+        )
+        .sort("_order")
+        .drop("_order")
+    )
     ordered = [c for c in LEADING_COLUMNS if c in rows.columns]
     return rows.select(ordered + [c for c in rows.columns if c not in ordered]), tars
 
@@ -325,8 +359,15 @@ def assemble(
             final = f"train-{j:05d}-of-{len(all_tars):05d}.tar"
             tar_names[i][tar["name"]] = f"webdataset/{final}"
             _link(Path(records[i]["wds_dir"]) / tar["name"], tmp_wds / final)
-            files.append({"path": f"webdataset/{final}", "kind": "webdataset", "rows": tar["rows"],
-                          "bytes": tar["bytes"], "sha256": tar["sha256"]})
+            files.append(
+                {
+                    "path": f"webdataset/{final}",
+                    "kind": "webdataset",
+                    "rows": tar["rows"],
+                    "bytes": tar["bytes"],
+                    "sha256": tar["sha256"],
+                }
+            )
         _replace_dir(tmp_wds, wds_out)
 
     n_files = max(1, math.ceil(total_rows / parquet_rows))
@@ -337,25 +378,36 @@ def assemble(
 
     def flush(frames: list[pl.DataFrame]) -> None:
         nonlocal written
-        chunk = (pl.concat(frames, how="diagonal_relaxed") if frames
-                 else pl.DataFrame(schema=schema))
-        chunk = chunk.select([pl.col(c).cast(t) if c in chunk.columns else
-                              pl.lit(None, dtype=t).alias(c) for c, t in schema.items()])
+        chunk = pl.concat(frames, how="diagonal_relaxed") if frames else pl.DataFrame(schema=schema)
+        chunk = chunk.select(
+            [
+                pl.col(c).cast(t) if c in chunk.columns else pl.lit(None, dtype=t).alias(c)
+                for c, t in schema.items()
+            ]
+        )
         name = f"train-{written:05d}-of-{n_files:05d}.parquet"
         write_parquet(chunk, tmp_data / name)
-        files.append({"path": f"data/{name}", "kind": "parquet", "rows": chunk.height,
-                      "bytes": (tmp_data / name).stat().st_size,
-                      "sha256": sha256_file(tmp_data / name)})
+        files.append(
+            {
+                "path": f"data/{name}",
+                "kind": "parquet",
+                "rows": chunk.height,
+                "bytes": (tmp_data / name).stat().st_size,
+                "sha256": sha256_file(tmp_data / name),
+            }
+        )
         written += 1
 
     for i, record in enumerate(records):
         part = pl.read_parquet(record["parquet"]["path"])
         if part.height != record["rows"]:
-            raise ReleaseError(f"{record['parquet']['path']}: {part.height} rows, record says "
-                               f"{record['rows']}")
+            raise ReleaseError(
+                f"{record['parquet']['path']}: {part.height} rows, record says {record['rows']}"
+            )
         if images:
-            part = part.with_columns(pl.col("wds_shard").replace_strict(
-                tar_names[i], return_dtype=pl.String))
+            part = part.with_columns(
+                pl.col("wds_shard").replace_strict(tar_names[i], return_dtype=pl.String)
+            )
         while part.height:
             take = min(parquet_rows - buffered, part.height)
             buffer.append(part.head(take))
@@ -418,9 +470,15 @@ def size_category(n: int) -> str:
     """The Hugging Face `size_categories` bucket of n rows."""
     if n < 1_000:
         return "n<1K"
-    bounds = [(10**4, "1K<n<10K"), (10**5, "10K<n<100K"), (10**6, "100K<n<1M"),
-              (10**7, "1M<n<10M"), (10**8, "10M<n<100M"), (10**9, "100M<n<1B"),
-              (10**10, "1B<n<10B")]
+    bounds = [
+        (10**4, "1K<n<10K"),
+        (10**5, "10K<n<100K"),
+        (10**6, "100K<n<1M"),
+        (10**7, "1M<n<10M"),
+        (10**8, "10M<n<100M"),
+        (10**9, "100M<n<1B"),
+        (10**10, "1B<n<10B"),
+    ]
     for bound, label in bounds:
         if n < bound:
             return label

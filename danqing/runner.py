@@ -29,16 +29,29 @@ def setup_logging(log_path: str | None) -> None:
 
 
 def write_step_outputs(
-    result: StepResult, step: str, batch: str, shard: str, n_input: int,
-    kept_path: str, dropped_path: str, counts_path: str,
+    result: StepResult,
+    step: str,
+    batch: str,
+    shard: str,
+    n_input: int,
+    kept_path: str,
+    dropped_path: str,
+    counts_path: str,
 ) -> dict:
     """Kept rows and drops first, the counts record last: its presence marks the shard done."""
     result.check(n_input)
     write_parquet(result.kept, kept_path)
     write_parquet(result.dropped, dropped_path)
     record = counts_record(
-        step, batch, shard, n_input, result.kept.height, result.dropped.height,
-        n_transformed=result.transformed, status=result.status, note=result.note,
+        step,
+        batch,
+        shard,
+        n_input,
+        result.kept.height,
+        result.dropped.height,
+        n_transformed=result.transformed,
+        status=result.status,
+        note=result.note,
         extra=result.extra,
     )
     write_json(record, counts_path)
@@ -46,7 +59,12 @@ def write_step_outputs(
 
 
 def run_shard_step(
-    step: str, cfg: dict, shard_path: str, outputs: dict, batch: str, shard: str,
+    step: str,
+    cfg: dict,
+    shard_path: str,
+    outputs: dict,
+    batch: str,
+    shard: str,
     inputs: dict | None = None,
 ) -> dict:
     """Run filter `step` on one shard. `inputs` are the rule's other named inputs (paths), passed
@@ -56,12 +74,24 @@ def run_shard_step(
     result = registry()[step](frame, cfg, **(inputs or {}))
     elapsed = time.perf_counter() - started
     record = write_step_outputs(
-        result, step, batch, shard, frame.height,
-        outputs["kept"], outputs["dropped"], outputs["counts"],
+        result,
+        step,
+        batch,
+        shard,
+        frame.height,
+        outputs["kept"],
+        outputs["dropped"],
+        outputs["counts"],
     )
     log.info(
         "%s %s/%s: %d in, %d kept, %d dropped, %d transformed in %.2fs",
-        step, batch, shard, record["input"], record["kept"], record["dropped"],
-        record["transformed"], elapsed,
+        step,
+        batch,
+        shard,
+        record["input"],
+        record["kept"],
+        record["dropped"],
+        record["transformed"],
+        elapsed,
     )
     return record

@@ -74,9 +74,14 @@ class AddressPolicy:
             if embedded is not None:
                 inner = self.refusal(embedded)
                 return f"embeds {embedded}, {inner}" if inner else None
-        for attribute, name in (("is_unspecified", "unspecified"), ("is_loopback", "loopback"),
-                                ("is_link_local", "link-local"), ("is_multicast", "multicast"),
-                                ("is_private", "private"), ("is_reserved", "reserved")):
+        for attribute, name in (
+            ("is_unspecified", "unspecified"),
+            ("is_loopback", "loopback"),
+            ("is_link_local", "link-local"),
+            ("is_multicast", "multicast"),
+            ("is_private", "private"),
+            ("is_reserved", "reserved"),
+        ):
             if getattr(ip, attribute):
                 return name
         if ip.version == 4 and ip in _SHARED_V4:
@@ -122,8 +127,14 @@ class ResponseLimits:
 class _BoundedReader:
     """The response's file object, read one socket read at a time against the deadline and cap."""
 
-    def __init__(self, fp, sock: socket.socket, per_read: float | None, deadline: float,
-                 limits: ResponseLimits):
+    def __init__(
+        self,
+        fp,
+        sock: socket.socket,
+        per_read: float | None,
+        deadline: float,
+        limits: ResponseLimits,
+    ):
         self._fp = fp
         self._sock = sock
         self._per_read = per_read
@@ -135,8 +146,9 @@ class _BoundedReader:
         remaining = self._deadline - time.monotonic()
         if remaining <= 0:
             raise RequestDeadline(f"request deadline of {self._limits.deadline:g} s exceeded")
-        self._sock.settimeout(remaining if self._per_read is None else
-                              min(remaining, self._per_read))
+        self._sock.settimeout(
+            remaining if self._per_read is None else min(remaining, self._per_read)
+        )
 
     def _count(self, data: bytes) -> bytes:
         self.consumed += len(data)
@@ -160,8 +172,9 @@ class _BoundedReader:
     def read(self, size: int | None = -1) -> bytes:
         chunks, wanted = [], -1 if size is None or size < 0 else size
         while wanted != 0:
-            chunk = self.read1(io.DEFAULT_BUFFER_SIZE if wanted < 0 else
-                               min(wanted, io.DEFAULT_BUFFER_SIZE))
+            chunk = self.read1(
+                io.DEFAULT_BUFFER_SIZE if wanted < 0 else min(wanted, io.DEFAULT_BUFFER_SIZE)
+            )
             if not chunk:
                 break
             chunks.append(chunk)
@@ -209,8 +222,9 @@ class _BoundedReader:
 
 
 class _BoundedResponse(http.client.HTTPResponse):
-    def __init__(self, sock, *args, per_read=None, deadline: float, limits: ResponseLimits,
-                 **kwargs):
+    def __init__(
+        self, sock, *args, per_read=None, deadline: float, limits: ResponseLimits, **kwargs
+    ):
         super().__init__(sock, *args, **kwargs)
         self.fp = _BoundedReader(self.fp, sock, per_read, deadline, limits)
         self._limits = limits
@@ -219,8 +233,10 @@ class _BoundedResponse(http.client.HTTPResponse):
         super().begin()
         if self.length is not None and self.length > self._limits.max_bytes:
             self.close()
-            raise ResponseTooLarge(f"response too large: Content-Length {self.length} is over "
-                                   f"{self._limits.max_bytes} bytes")
+            raise ResponseTooLarge(
+                f"response too large: Content-Length {self.length} is over "
+                f"{self._limits.max_bytes} bytes"
+            )
 
 
 class _GuardedConnectionMixin:
@@ -235,8 +251,9 @@ class _GuardedConnectionMixin:
 
     def _response(self, sock, *args, **kwargs):
         timeout = self.timeout if isinstance(self.timeout, (int, float)) else None
-        return _BoundedResponse(sock, *args, per_read=timeout, deadline=self._deadline,
-                                limits=self.limits, **kwargs)
+        return _BoundedResponse(
+            sock, *args, per_read=timeout, deadline=self._deadline, limits=self.limits, **kwargs
+        )
 
 
 class GuardedHTTPConnection(_GuardedConnectionMixin, http.client.HTTPConnection):
@@ -300,9 +317,14 @@ class _HttpOnlyRedirectHandler(urllib.request.HTTPRedirectHandler):
 def guarded_opener(policy: AddressPolicy, limits: ResponseLimits) -> urllib.request.OpenerDirector:
     """An opener for http(s) only, every connection checked by `policy`, responses bounded."""
     opener = urllib.request.OpenerDirector()
-    for handler in (_GuardedHTTPHandler(policy, limits), _GuardedHTTPSHandler(policy, limits),
-                    _HttpOnlyRedirectHandler(), urllib.request.HTTPDefaultErrorHandler(),
-                    urllib.request.HTTPErrorProcessor(), urllib.request.UnknownHandler()):
+    for handler in (
+        _GuardedHTTPHandler(policy, limits),
+        _GuardedHTTPSHandler(policy, limits),
+        _HttpOnlyRedirectHandler(),
+        urllib.request.HTTPDefaultErrorHandler(),
+        urllib.request.HTTPErrorProcessor(),
+        urllib.request.UnknownHandler(),
+    ):
         opener.add_handler(handler)
     return opener
 
@@ -320,8 +342,13 @@ class RobotsCache:
     too, and the reason given is that failure, not an opt-out the site never made.
     """
 
-    def __init__(self, opener: urllib.request.OpenerDirector, user_agent: str,
-                 agent_token: str | None, timeout: float):
+    def __init__(
+        self,
+        opener: urllib.request.OpenerDirector,
+        user_agent: str,
+        agent_token: str | None,
+        timeout: float,
+    ):
         self._opener = opener
         self._user_agent = user_agent
         self._token = agent_token or "*"
@@ -345,8 +372,9 @@ class RobotsCache:
         return None if rules.can_fetch(self._token, url) else ROBOTS_DISALLOWED
 
     def _fetch(self, site: str) -> urllib.robotparser.RobotFileParser | str | None:
-        request = urllib.request.Request(f"{site}/robots.txt",
-                                         headers={"User-Agent": self._user_agent})
+        request = urllib.request.Request(
+            f"{site}/robots.txt", headers={"User-Agent": self._user_agent}
+        )
         try:
             with self._opener.open(request, timeout=self._timeout) as response:
                 body = response.read(ROBOTS_MAX_BYTES)

@@ -19,7 +19,8 @@ jieba.setLogLevel(logging.WARNING)
 
 _NOT_ALNUM = re.compile(r"[\W_]+")
 _TIME_QUANTITY = re.compile(
-    r"^[0-9０-９〇零一二三四五六七八九十百千万两几]+(?:年代|年|月|日|号|天|周|世纪|小时|分钟|秒)$")
+    r"^[0-9０-９〇零一二三四五六七八九十百千万两几]+(?:年代|年|月|日|号|天|周|世纪|小时|分钟|秒)$"
+)
 _HAN_RE = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0003134f]")
 
 
@@ -61,14 +62,24 @@ def per_caption_sums(spaced: list[str | None], weight: Callable[[str], int]) -> 
     """sum(weight(word) for word in caption) for each caption given as space-joined words, with
     `weight` computed once per distinct word of the shard (captions share most of their words)."""
     frame = pl.DataFrame({"words": spaced}, schema={"words": pl.String}).with_row_index("row")
-    tokens = (frame.select("row", pl.col("words").str.split(" ")).explode("words")
-              .filter(pl.col("words") != ""))
+    tokens = (
+        frame.select("row", pl.col("words").str.split(" "))
+        .explode("words")
+        .filter(pl.col("words") != "")
+    )
     distinct = tokens["words"].unique()
-    weights = pl.DataFrame({"words": distinct, "weight": [weight(w) for w in distinct.to_list()]},
-                           schema={"words": pl.String, "weight": pl.Int64})
+    weights = pl.DataFrame(
+        {"words": distinct, "weight": [weight(w) for w in distinct.to_list()]},
+        schema={"words": pl.String, "weight": pl.Int64},
+    )
     sums = tokens.join(weights, on="words").group_by("row").agg(pl.col("weight").sum())
-    return (frame.select("row").join(sums, on="row", how="left").sort("row")["weight"]
-            .fill_null(0).to_list())
+    return (
+        frame.select("row")
+        .join(sums, on="row", how="left")
+        .sort("row")["weight"]
+        .fill_null(0)
+        .to_list()
+    )
 
 
 def pos_tag(text: str) -> list[tuple[str, str]]:
@@ -83,11 +94,12 @@ def _unknown_word_tags(word: str) -> tuple[str, ...]:
 
 @functools.cache
 def _tagged_words(prefixes: tuple[str, ...]) -> frozenset[str]:
-    return frozenset(w for w, tag in jieba.posseg.dt.word_tag_tab.items() if tag.startswith(prefixes))
+    return frozenset(
+        w for w, tag in jieba.posseg.dt.word_tag_tab.items() if tag.startswith(prefixes)
+    )
 
 
-def tagged_weight(prefixes: tuple[str, ...], compound_heads: bool = False
-                  ) -> Callable[[str], int]:
+def tagged_weight(prefixes: tuple[str, ...], compound_heads: bool = False) -> Callable[[str], int]:
     """word -> how many tags jieba.posseg gives it that start with one of `prefixes`.
 
     jieba.posseg tags a word found in its dictionary with the dictionary's tag and runs its POS
@@ -148,8 +160,11 @@ def _nfkc_punctuation() -> re.Pattern:
     for code in [*range(0x3000, 0x3040), *range(0xFE10, 0xFE70), *range(0xFF00, 0xFFEF)]:
         char = chr(code)
         form = unicodedata.normalize("NFKC", char)
-        if (form != char and not unicodedata.combining(char)
-                and not any(c.isalnum() or c == "_" or unicodedata.combining(c) for c in form)):
+        if (
+            form != char
+            and not unicodedata.combining(char)
+            and not any(c.isalnum() or c == "_" or unicodedata.combining(c) for c in form)
+        ):
             chars.append(char)
     return re.compile(f"[{char_class(chars)}]")
 

@@ -470,8 +470,9 @@ def page_images(text: str, page_url: str) -> list[tuple[str | None, str, str | N
     return page_images_and_title(text, page_url)[0]
 
 
-def page_images_and_title(text: str, page_url: str
-                          ) -> tuple[list[tuple[str | None, str, str | None]], str | None]:
+def page_images_and_title(
+    text: str, page_url: str
+) -> tuple[list[tuple[str | None, str, str | None]], str | None]:
     """page_images and the page's <title> (the text-constraints step recognises an alt that is
     the site's name by it)."""
     from resiliparse.parse.html import HTMLTree
@@ -603,8 +604,10 @@ class HttpStream:
     def __init__(self, url: str, timeout: float = 120.0, allowed_networks: Iterable[str] = ()):
         from danqing.safe_http import AddressPolicy, ResponseLimits, guarded_opener
 
-        opener = guarded_opener(AddressPolicy.from_networks(allowed_networks),
-                                ResponseLimits(deadline=math.inf, max_bytes=WARC_MAX_BYTES))
+        opener = guarded_opener(
+            AddressPolicy.from_networks(allowed_networks),
+            ResponseLimits(deadline=math.inf, max_bytes=WARC_MAX_BYTES),
+        )
         request = urllib.request.Request(url, headers={"User-Agent": "danqing-workflow/0.1"})
         self.response = opener.open(request, timeout=timeout)
         length = self.response.headers.get("Content-Length")
@@ -749,8 +752,7 @@ class WarcExtraction:
             raise
         except Exception as err:
             raise SkipRecord("broken_html") from err
-        self._add_images(images, page_url, title, languages, headers.get("warc-record-id"),
-                         record)
+        self._add_images(images, page_url, title, languages, headers.get("warc-record-id"), record)
 
     def _add_images(self, images, page_url, title, languages, record_id, record) -> None:
         self.counts["images"] += len(images)

@@ -23,8 +23,18 @@ from danqing.text import char_class, read_word_list
 
 # In the order of removal: entities are decoded before anything else reads the text; URLs go
 # before mentions and link stubs, which could otherwise match inside them.
-KINDS = ("entity", "url", "repost", "mention", "hashtag", "link_stub", "phone", "emoticon",
-         "file_extension", "emoji")
+KINDS = (
+    "entity",
+    "url",
+    "repost",
+    "mention",
+    "hashtag",
+    "link_stub",
+    "phone",
+    "emoticon",
+    "file_extension",
+    "emoji",
+)
 
 _TAG = re.compile(r"</?[a-zA-Z][a-zA-Z0-9]*(?:\s[^<>]*)?/?>")
 _ENTITY = re.compile(r"&(?:[a-zA-Z][a-zA-Z0-9]{1,31}|#[0-9]{1,7}|#[xX][0-9a-fA-F]{1,6});?")
@@ -43,11 +53,13 @@ _HASH = re.compile(r"#([^#\n]{1,40})#|#")
 # which runs to the next space; O型, U盘, L形 and the like are words, not stubs.
 _LINK_STUB = re.compile(
     r"[OLU]?(?:网页链接|網頁鏈接|秒拍视频|秒拍視頻|新浪视频|微博视频|美拍视频|腾讯视频|优酷视频)"
-    r"|(?<![A-Za-z0-9])[OLU](?![型形盘字])(?=[\u4e00-\u9fff“《【\"「（(㊙\[])\S*")
+    r"|(?<![A-Za-z0-9])[OLU](?![型形盘字])(?=[\u4e00-\u9fff“《【\"「（(㊙\[])\S*"
+)
 # Mainland mobiles, landlines with area code, 400/800 service numbers, +86 forms.
 _PHONE = re.compile(
     r"(?<![\d-])(?:\+?86[- ]?)?(?:1[3-9]\d[- ]?\d{4}[- ]?\d{4}"
-    r"|0\d{2,3}[- ]?\d{7,8}|[48]00[- ]?\d{3}[- ]?\d{4})(?![\d-])")
+    r"|0\d{2,3}[- ]?\d{7,8}|[48]00[- ]?\d{3}[- ]?\d{4})(?![\d-])"
+)
 _EMOJI = regex.compile(
     r"[\p{Extended_Pictographic}\p{Co}\p{Cs}\p{Cn}\p{Cc}\p{Cf}\p{Me}"
     r"\uFE00-\uFE0F\U0001F1E6-\U0001F1FF\U0001F3FB-\U0001F3FF\U000E0000-\U000E007F"
@@ -83,16 +95,21 @@ def _plain_characters() -> str:
 _MAYBE_NOISY = re.compile(
     f"[^{_plain_characters()}]"
     r"|\d{3}[- ]?\d{3}|网页链接|網頁鏈接|视频|視頻|转发微博|轉發微博|(?i:repost)"
-    r"|[OLU][\u4e00-\u9fff“《【\"「（(㊙\[]|\s\s|^\s|\s$|([^\w\s])\1\1")
+    r"|[OLU][\u4e00-\u9fff“《【\"「（(㊙\[]|\s\s|^\s|\s$|([^\w\s])\1\1"
+)
 
 
 @functools.cache
 def _emoticons(path: str) -> re.Pattern:
     """`[name]`, and the halves a cut leaves (`！闪电]`, `[哈哈 `)."""
-    names = "|".join(map(re.escape, sorted({w.lower() for w in read_word_list(path)},
-                                           key=len, reverse=True)))
-    return re.compile(rf"\[(?:lb|ali|bm|din|xkl|moc|c)?(?:{names})\]"
-                      rf"|(?<![\[\w])(?:{names})\]|\[(?:{names})(?![\]\w])", re.IGNORECASE)
+    names = "|".join(
+        map(re.escape, sorted({w.lower() for w in read_word_list(path)}, key=len, reverse=True))
+    )
+    return re.compile(
+        rf"\[(?:lb|ali|bm|din|xkl|moc|c)?(?:{names})\]"
+        rf"|(?<![\[\w])(?:{names})\]|\[(?:{names})(?![\]\w])",
+        re.IGNORECASE,
+    )
 
 
 def _hashtag(match: re.Match) -> str:
@@ -109,15 +126,25 @@ def clean(text: str, emoticons: str, fast: bool = True) -> tuple[str, tuple[str,
         return text, ()
     found = []
     if "&" in text or "<" in text:
-        decoded = _TAG.sub(" ", html.unescape(text)) if (
-            _ENTITY.search(text) or _TAG.search(text)) else text
+        decoded = (
+            _TAG.sub(" ", html.unescape(text))
+            if (_ENTITY.search(text) or _TAG.search(text))
+            else text
+        )
         if decoded != text:
             found.append("entity")
             text = decoded
-    passes = (("url", _URL, " "), ("repost", _REPOST, " "), ("mention", _MENTION, " "),
-              ("hashtag", _HASH, _hashtag), ("link_stub", _LINK_STUB, " "),
-              ("phone", _PHONE, " "), ("emoticon", _emoticons(emoticons), " "),
-              ("file_extension", _FILE_EXTENSION, ""), ("emoji", _EMOJI, ""))
+    passes = (
+        ("url", _URL, " "),
+        ("repost", _REPOST, " "),
+        ("mention", _MENTION, " "),
+        ("hashtag", _HASH, _hashtag),
+        ("link_stub", _LINK_STUB, " "),
+        ("phone", _PHONE, " "),
+        ("emoticon", _emoticons(emoticons), " "),
+        ("file_extension", _FILE_EXTENSION, ""),
+        ("emoji", _EMOJI, ""),
+    )
     for kind, pattern, replacement in passes:
         text, n = pattern.subn(replacement, text)
         if n:

@@ -6,12 +6,12 @@ from danqing.io import read_json, write_json
 from danqing.runner import setup_logging
 from danqing.warc import concat_pairs, sum_counts
 
-setup_logging(snakemake.log[0])  # noqa: F821
-counts = sum_counts([read_json(p) for p in snakemake.input.counts])  # noqa: F821
-rows = concat_pairs(list(snakemake.input.pairs), snakemake.output.pairs)  # noqa: F821
+setup_logging(snakemake.log[0])
+counts = sum_counts([read_json(p) for p in snakemake.input.counts])
+rows = concat_pairs(list(snakemake.input.pairs), snakemake.output.pairs)
 if rows != counts.get("pairs", 0):
     raise AssertionError(f"{rows} pairs in the WARC files' Parquets, {counts.get('pairs')} counted")
-write_json(counts, snakemake.output.counts)  # noqa: F821
+write_json(counts, snakemake.output.counts)
 logging.getLogger("danqing").info(
     "collected %d pairs from %d WARC files", rows, counts["warc_files"]
 )

@@ -3,7 +3,12 @@
 from danqing.image_jobs import dedup_clusters
 from danqing.runner import setup_logging
 
-setup_logging(snakemake.log[0])  # noqa: F821
-dedup_clusters(snakemake.input.shards, snakemake.input.embeddings,  # noqa: F821
-               snakemake.output.clusters, snakemake.output.stats,  # noqa: F821
-               snakemake.params.cfg, snakemake.params.scope)  # noqa: F821
+setup_logging(snakemake.log[0])
+dedup_clusters(
+    snakemake.input.shards,
+    snakemake.input.embeddings,
+    snakemake.output.clusters,
+    snakemake.output.stats,
+    snakemake.params.cfg,
+    snakemake.params.scope,
+)

@@ -5,6 +5,6 @@ from pathlib import Path
 from danqing.demo import corpus
 from danqing.runner import setup_logging
 
-setup_logging(snakemake.log[0])  # noqa: F821
-out = Path(snakemake.output.pairs).parent  # noqa: F821
-corpus.write(out, snakemake.params.rows, snakemake.params.seed, snakemake.params.port)  # noqa: F821
+setup_logging(snakemake.log[0])
+out = Path(snakemake.output.pairs).parent
+corpus.write(out, snakemake.params.rows, snakemake.params.seed, snakemake.params.port)

@@ -6,13 +6,16 @@ from danqing.io import write_json, write_parquet
 from danqing.runner import setup_logging
 from danqing.warc import extract_warc
 
-setup_logging(snakemake.log[0])  # noqa: F821
-params = snakemake.params  # noqa: F821
+setup_logging(snakemake.log[0])
+params = snakemake.params
 pairs, counts = extract_warc(
-    params.location, params.crawl, params.batches, params.prefilter_languages,
+    params.location,
+    params.crawl,
+    params.batches,
+    params.prefilter_languages,
     params.allowed_networks,
 )
 # Pairs first, counts last: the counts file marks the WARC done.
-write_parquet(pairs, snakemake.output.pairs)  # noqa: F821
-write_json(counts, snakemake.output.counts)  # noqa: F821
+write_parquet(pairs, snakemake.output.pairs)
+write_json(counts, snakemake.output.counts)
 logging.getLogger("danqing").info("%s: %s", params.location, counts)

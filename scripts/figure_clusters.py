@@ -3,7 +3,13 @@
 from danqing.report import figures
 from danqing.runner import setup_logging
 
-setup_logging(snakemake.log[0])  # noqa: F821
-figures.run_or_note(figures.build_fig6, snakemake.output.png, snakemake.output.csv,  # noqa: F821
-                    "Fig. 6: image cluster sizes", snakemake.input.shards,  # noqa: F821
-                    snakemake.input.embeddings, cfg=snakemake.params.cfg)  # noqa: F821
+setup_logging(snakemake.log[0])
+figures.run_or_note(
+    figures.build_fig6,
+    snakemake.output.png,
+    snakemake.output.csv,
+    "Fig. 6: image cluster sizes",
+    snakemake.input.shards,
+    snakemake.input.embeddings,
+    cfg=snakemake.params.cfg,
+)

@@ -5,7 +5,12 @@ Fails with a message naming figures.perplexity.model when no model is configured
 from danqing.report import figures
 from danqing.runner import setup_logging
 
-setup_logging(snakemake.log[0])  # noqa: F821
-figures.run_or_note(figures.build_fig4b, snakemake.output.png, snakemake.output.csv,  # noqa: F821
-                    "Fig. 4b: perplexity", snakemake.input.shards,  # noqa: F821
-                    cfg=snakemake.params.cfg)  # noqa: F821
+setup_logging(snakemake.log[0])
+figures.run_or_note(
+    figures.build_fig4b,
+    snakemake.output.png,
+    snakemake.output.csv,
+    "Fig. 4b: perplexity",
+    snakemake.input.shards,
+    cfg=snakemake.params.cfg,
+)

@@ -3,7 +3,12 @@
 from danqing.report import figures
 from danqing.runner import setup_logging
 
-setup_logging(snakemake.log[0])  # noqa: F821
-figures.run_or_note(figures.build_fig4a, snakemake.output.png, snakemake.output.csv,  # noqa: F821
-                    "Fig. 4a: semantic-word density", snakemake.input.shards,  # noqa: F821
-                    cfg=snakemake.params.cfg)  # noqa: F821
+setup_logging(snakemake.log[0])
+figures.run_or_note(
+    figures.build_fig4a,
+    snakemake.output.png,
+    snakemake.output.csv,
+    "Fig. 4a: semantic-word density",
+    snakemake.input.shards,
+    cfg=snakemake.params.cfg,
+)

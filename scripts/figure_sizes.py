@@ -3,7 +3,12 @@
 from danqing.report import figures
 from danqing.runner import setup_logging
 
-setup_logging(snakemake.log[0])  # noqa: F821
-figures.run_or_note(figures.build_fig2, snakemake.output.png, snakemake.output.csv,  # noqa: F821
-                    "Fig. 2: data characteristics", snakemake.input.shards,  # noqa: F821
-                    cfg=snakemake.params.cfg)  # noqa: F821
+setup_logging(snakemake.log[0])
+figures.run_or_note(
+    figures.build_fig2,
+    snakemake.output.png,
+    snakemake.output.csv,
+    "Fig. 2: data characteristics",
+    snakemake.input.shards,
+    cfg=snakemake.params.cfg,
+)

@@ -3,7 +3,6 @@
 from danqing.report import figures
 from danqing.runner import setup_logging
 
-setup_logging(snakemake.log[0])  # noqa: F821
-out = snakemake.output  # noqa: F821
-figures.build_top_domains(snakemake.input.shards, out.csv, out.md, out.html,  # noqa: F821
-                          snakemake.params.cfg)  # noqa: F821
+setup_logging(snakemake.log[0])
+out = snakemake.output
+figures.build_top_domains(snakemake.input.shards, out.csv, out.md, out.html, snakemake.params.cfg)

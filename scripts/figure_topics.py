@@ -3,8 +3,14 @@
 from danqing.report import figures, topics
 from danqing.runner import setup_logging
 
-setup_logging(snakemake.log[0])  # noqa: F821
-figures.run_or_note(topics.build_topics, snakemake.output.png, snakemake.output.csv,  # noqa: F821
-                    "Topics (Sec. 3.3)", snakemake.input.shards,  # noqa: F821
-                    snakemake.input.embeddings, cfg=snakemake.params.cfg,  # noqa: F821
-                    stop_lists=snakemake.params.stop_lists)  # noqa: F821
+setup_logging(snakemake.log[0])
+figures.run_or_note(
+    topics.build_topics,
+    snakemake.output.png,
+    snakemake.output.csv,
+    "Topics (Sec. 3.3)",
+    snakemake.input.shards,
+    snakemake.input.embeddings,
+    cfg=snakemake.params.cfg,
+    stop_lists=snakemake.params.stop_lists,
+)

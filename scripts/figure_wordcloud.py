@@ -3,7 +3,13 @@
 from danqing.report import figures
 from danqing.runner import setup_logging
 
-setup_logging(snakemake.log[0])  # noqa: F821
-figures.run_or_note(figures.build_wordcloud, snakemake.output.png, snakemake.output.csv,  # noqa: F821
-                    "Fig. 11: word cloud", snakemake.input.shards,  # noqa: F821
-                    cfg=snakemake.params.cfg, stop_lists=snakemake.params.stop_lists)  # noqa: F821
+setup_logging(snakemake.log[0])
+figures.run_or_note(
+    figures.build_wordcloud,
+    snakemake.output.png,
+    snakemake.output.csv,
+    "Fig. 11: word cloud",
+    snakemake.input.shards,
+    cfg=snakemake.params.cfg,
+    stop_lists=snakemake.params.stop_lists,
+)

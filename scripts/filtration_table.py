@@ -4,10 +4,10 @@ from danqing.io import read_json, write_text
 from danqing.report import table
 from danqing.runner import setup_logging
 
-setup_logging(snakemake.log[0])  # noqa: F821
-records = [read_json(p) for p in snakemake.input.counts]  # noqa: F821
-result = table.build(read_json(snakemake.input.partition), records, snakemake.params.steps)  # noqa: F821
-write_text(result.write_csv(), snakemake.output.csv)  # noqa: F821
-write_text(table.to_markdown(result), snakemake.output.md)  # noqa: F821
-write_text(table.to_latex(result), snakemake.output.tex)  # noqa: F821
-write_text(table.calibration(result).write_csv(), snakemake.output.calibration)  # noqa: F821
+setup_logging(snakemake.log[0])
+records = [read_json(p) for p in snakemake.input.counts]
+result = table.build(read_json(snakemake.input.partition), records, snakemake.params.steps)
+write_text(result.write_csv(), snakemake.output.csv)
+write_text(table.to_markdown(result), snakemake.output.md)
+write_text(table.to_latex(result), snakemake.output.tex)
+write_text(table.calibration(result).write_csv(), snakemake.output.calibration)

@@ -6,6 +6,7 @@ from danqing.runner import setup_logging
 # The metric stage's worker processes start by re-importing this file as __mp_main__: only the
 # parent process may run the job.
 if __name__ == "__main__":
-    setup_logging(snakemake.log[0])  # noqa: F821
-    shard_image_metrics(snakemake.input.shard, snakemake.output.metrics,  # noqa: F821
-                        snakemake.params.cfg, snakemake.threads)  # noqa: F821
+    setup_logging(snakemake.log[0])
+    shard_image_metrics(
+        snakemake.input.shard, snakemake.output.metrics, snakemake.params.cfg, snakemake.threads
+    )

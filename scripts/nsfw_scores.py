@@ -3,6 +3,7 @@
 from danqing.image_jobs import shard_nsfw_scores
 from danqing.runner import setup_logging
 
-setup_logging(snakemake.log[0])  # noqa: F821
-shard_nsfw_scores(snakemake.input.shard, snakemake.output.scores,  # noqa: F821
-                  snakemake.params.cfg, snakemake.threads)  # noqa: F821
+setup_logging(snakemake.log[0])
+shard_nsfw_scores(
+    snakemake.input.shard, snakemake.output.scores, snakemake.params.cfg, snakemake.threads
+)

@@ -5,14 +5,14 @@ import logging
 from danqing.partition import partition
 from danqing.runner import setup_logging
 
-setup_logging(snakemake.log[0])  # noqa: F821
+setup_logging(snakemake.log[0])
 counts = partition(
-    snakemake.input[0],  # noqa: F821
-    snakemake.output.shards,  # noqa: F821
-    snakemake.output.drops,  # noqa: F821
-    snakemake.output.counts,  # noqa: F821
-    snakemake.params.num_batches,  # noqa: F821
-    snakemake.params.shard_size,  # noqa: F821
-    snakemake.params.fmt,  # noqa: F821
+    snakemake.input[0],
+    snakemake.output.shards,
+    snakemake.output.drops,
+    snakemake.output.counts,
+    snakemake.params.num_batches,
+    snakemake.params.shard_size,
+    snakemake.params.fmt,
 )
 logging.getLogger("danqing").info("partition: %s", counts)

@@ -6,12 +6,12 @@ from danqing import release
 from danqing.io import read_json
 from danqing.runner import setup_logging
 
-setup_logging(snakemake.log[0])  # noqa: F821
-records = [read_json(p) for p in snakemake.input.records]  # noqa: F821
+setup_logging(snakemake.log[0])
+records = [read_json(p) for p in snakemake.input.records]
 manifest = release.assemble(
     records,
-    Path(snakemake.output.manifest).parent,  # noqa: F821
-    parquet_rows=snakemake.params.cfg["parquet_rows"],  # noqa: F821
-    images=snakemake.params.images,  # noqa: F821
+    Path(snakemake.output.manifest).parent,
+    parquet_rows=snakemake.params.cfg["parquet_rows"],
+    images=snakemake.params.images,
 )
-release.write_manifest(manifest, snakemake.output.manifest)  # noqa: F821
+release.write_manifest(manifest, snakemake.output.manifest)

@@ -5,15 +5,15 @@ import polars as pl
 from danqing import release
 from danqing.runner import setup_logging
 
-setup_logging(snakemake.log[0])  # noqa: F821
-out = snakemake.output  # noqa: F821
-cfg = snakemake.params.cfg  # noqa: F821
+setup_logging(snakemake.log[0])
+out = snakemake.output
+cfg = snakemake.params.cfg
 release.write_part(
-    pl.read_parquet(snakemake.input.shard),  # noqa: F821
+    pl.read_parquet(snakemake.input.shard),
     out.parquet,
     out.record,
     out.get("wds"),
-    prefix=f"{snakemake.wildcards.batch}-{snakemake.wildcards.shard}",  # noqa: F821
+    prefix=f"{snakemake.wildcards.batch}-{snakemake.wildcards.shard}",
     tar_samples=cfg["tar_samples"],
     tar_max_bytes=cfg["tar_max_bytes"],
 )

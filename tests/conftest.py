@@ -38,15 +38,24 @@ def make_workdir(path: Path, overrides: dict | None = None) -> Path:
 
     config = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
     config = deep_update(config, yaml.safe_load((ROOT / "config" / "demo.yaml").read_text()))
-    (path / "config" / "test.yaml").write_text(yaml.safe_dump(deep_update(config,
-                                                                          overrides or {})))
+    (path / "config" / "test.yaml").write_text(yaml.safe_dump(deep_update(config, overrides or {})))
     return path
 
 
 def run_snakemake(workdir: Path, *args: str, check: bool = True, timeout: int = 900):
     """Run the workflow's snakemake in `workdir` (config/test.yaml if present)."""
-    cmd = [sys.executable, "-m", "snakemake", "--cores", "2", "--directory", str(workdir),
-           "--snakefile", str(workdir / "Snakefile"), *args]
+    cmd = [
+        sys.executable,
+        "-m",
+        "snakemake",
+        "--cores",
+        "2",
+        "--directory",
+        str(workdir),
+        "--snakefile",
+        str(workdir / "Snakefile"),
+        *args,
+    ]
     # Last: --configfile takes every word after it.
     if (workdir / "config" / "test.yaml").exists():
         cmd += ["--configfile", str(workdir / "config" / "test.yaml")]
@@ -65,8 +74,15 @@ def run_snakemake(workdir: Path, *args: str, check: bool = True, timeout: int = 
 # duplicates stay in their batch, and a cross-batch duplicate whose original is in the other merged
 # batch is still one; 2 shards instead of 7 make a third of the jobs.
 FULL_RUN_ROWS = 700
-FULL_RUN_BATCHES = {"b1": "b1", "b2": "b1", "b3": "b1", "b4": "b2", "b5": "b2", "b6": "b2",
-                    "b7": "b2"}
+FULL_RUN_BATCHES = {
+    "b1": "b1",
+    "b2": "b1",
+    "b3": "b1",
+    "b4": "b2",
+    "b5": "b2",
+    "b6": "b2",
+    "b7": "b2",
+}
 FULL_RUN_DOWNLOAD = {"processes": 1, "thread_count": 16, "timeout": 6}
 FULL_RUN_SLOW_SECONDS = 15  # the demo's `timeout` case stalls past the download timeout
 
@@ -77,20 +93,28 @@ def full_run(tmp_path_factory):
     from danqing.steps import step_names
 
     with serve(0, slow_seconds=FULL_RUN_SLOW_SECONDS) as server:
-        workdir = make_workdir(tmp_path_factory.mktemp("full") / "wf", {
-            "input": {"path": "pairs.jsonl", "format": "jsonl"},
-            "demo": {"port": server.port},
-            "partition": {"shard_size": 1000},
-            "steps": step_names(),
-            "filters": {"download_images": FULL_RUN_DOWNLOAD},
-        })
+        workdir = make_workdir(
+            tmp_path_factory.mktemp("full") / "wf",
+            {
+                "input": {"path": "pairs.jsonl", "format": "jsonl"},
+                "demo": {"port": server.port},
+                "partition": {"shard_size": 1000},
+                "steps": step_names(),
+                "filters": {"download_images": FULL_RUN_DOWNLOAD},
+            },
+        )
         write_demo_pairs(workdir, FULL_RUN_ROWS, server.port, batches=FULL_RUN_BATCHES)
         run_snakemake(workdir, timeout=2400)
     return workdir
 
 
-def write_demo_pairs(workdir: Path, rows: int, port: int, path: str = "pairs.jsonl",
-                         batches: dict[str, str] | None = None) -> None:
+def write_demo_pairs(
+    workdir: Path,
+    rows: int,
+    port: int,
+    path: str = "pairs.jsonl",
+    batches: dict[str, str] | None = None,
+) -> None:
     """The demo corpus (images at 127.0.0.1:port) as `path` in `workdir`, without its `batch`
     column (the partition then spreads it over partition.num_batches), or with its 7 batches
     merged as `batches` maps them: a test runs every kind of job on a few shards instead of 7.
@@ -98,8 +122,10 @@ def write_demo_pairs(workdir: Path, rows: int, port: int, path: str = "pairs.jso
     from danqing.demo import corpus
 
     corpus.write(workdir / "demo", rows, 20260115, port)
-    with (gzip.open(workdir / "demo" / "raw_pairs.jsonl.gz", "rb") as lines,
-          open(workdir / path, "wb") as out):
+    with (
+        gzip.open(workdir / "demo" / "raw_pairs.jsonl.gz", "rb") as lines,
+        open(workdir / path, "wb") as out,
+    ):
         for line in lines:
             try:
                 record = json.loads(line)

@@ -21,8 +21,10 @@ def test_default_config_is_valid_and_lists_paper_defaults():
     "change, message",
     [
         ({"partition": {"num_batches": "seven"}}, "partition.num_batches"),
-        ({"filters": {"text_constraints": {"min_words": 5, "max_words": 60, "max_wrds": 3}}},
-         "filters.text_constraints"),
+        (
+            {"filters": {"text_constraints": {"min_words": 5, "max_words": 60, "max_wrds": 3}}},
+            "filters.text_constraints",
+        ),
         ({"surprise": 1}, "Additional properties"),
         ({"steps": ["language_control", "not_a_step"]}, "steps.1"),
         ({"filters": {"cn_detect": {"min_confidence": 2.0}}}, "filters.cn_detect.min_confidence"),

@@ -20,35 +20,50 @@ def test_the_default_config_has_no_problem():
     assert config_checks.problems(with_steps(), ROOT) == []
 
 
-@pytest.mark.parametrize(("overrides", "message"), [
-    ({"filters": {"blurry_images": {"min_laplacian_var": math.nan}}},
-     "filters.blurry_images.min_laplacian_var: nan is not a finite number"),
-    ({"filters": {"text_constraints": {"min_words": 70}}}, "min_words 70 > max_words 60"),
-    ({"filters": {"cross_modal_alignment": {"min_distance": 1.3}}},
-     "min_distance 1.3 > max_distance 1.24"),
-    ({"filters": {"stop_words": {"lists": ["config/stopwords_zh.txt", "missing.txt"]}}},
-     "filters.stop_words.lists: file not found: missing.txt"),
-    ({"filters": {"text_content_safety": {"fasttext_model": "nope.bin"}}},
-     "filters.text_content_safety.fasttext_model: file not found: nope.bin"),
-    ({"filters": {"unk_tokens": {"vocab": "vocab.txt"}}},
-     "filters.unk_tokens.vocab: file not found"),
-    ({"embedding": {"checkpoint": "clip_cn_vit-l-14.pt"}},
-     "embedding.checkpoint: file not found"),
-])
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        (
+            {"filters": {"blurry_images": {"min_laplacian_var": math.nan}}},
+            "filters.blurry_images.min_laplacian_var: nan is not a finite number",
+        ),
+        ({"filters": {"text_constraints": {"min_words": 70}}}, "min_words 70 > max_words 60"),
+        (
+            {"filters": {"cross_modal_alignment": {"min_distance": 1.3}}},
+            "min_distance 1.3 > max_distance 1.24",
+        ),
+        (
+            {"filters": {"stop_words": {"lists": ["config/stopwords_zh.txt", "missing.txt"]}}},
+            "filters.stop_words.lists: file not found: missing.txt",
+        ),
+        (
+            {"filters": {"text_content_safety": {"fasttext_model": "nope.bin"}}},
+            "filters.text_content_safety.fasttext_model: file not found: nope.bin",
+        ),
+        (
+            {"filters": {"unk_tokens": {"vocab": "vocab.txt"}}},
+            "filters.unk_tokens.vocab: file not found",
+        ),
+        (
+            {"embedding": {"checkpoint": "clip_cn_vit-l-14.pt"}},
+            "embedding.checkpoint: file not found",
+        ),
+    ],
+)
 def test_each_problem_is_named(overrides, message):
     found = config_checks.problems(with_steps(overrides), ROOT)
     assert any(message in line for line in found), found
 
 
 def test_a_disabled_step_does_not_need_its_files():
-    cfg = config.load(overrides={"steps": ["language_control"],
-                                 "filters": {"unk_tokens": {"vocab": "vocab.txt"}}})
+    cfg = config.load(
+        overrides={"steps": ["language_control"], "filters": {"unk_tokens": {"vocab": "vocab.txt"}}}
+    )
     assert config_checks.problems(cfg, ROOT) == []
 
 
 def test_snakemake_stops_before_any_job(tmp_path):
-    workdir = make_workdir(tmp_path / "wf", {
-        "filters": {"text_constraints": {"min_words": 70}}})
+    workdir = make_workdir(tmp_path / "wf", {"filters": {"text_constraints": {"min_words": 70}}})
     proc = run_snakemake(workdir, "-n", check=False)
     assert proc.returncode != 0
     assert "min_words 70 > max_words 60" in proc.stdout + proc.stderr

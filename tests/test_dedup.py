@@ -45,8 +45,9 @@ def test_union_find_equals_connected_components():
     for n, m in ((1, 0), (50, 0), (400, 300), (2000, 1900), (3000, 6000)):
         i, j = rng.integers(0, n, m), rng.integers(0, n, m)
         labels = D.union_find(n, i, j)
-        _, reference = connected_components(coo_matrix((np.ones(m), (i, j)), shape=(n, n)),
-                                            directed=False)
+        _, reference = connected_components(
+            coo_matrix((np.ones(m), (i, j)), shape=(n, n)), directed=False
+        )
         pairs_seen = set(zip(labels.tolist(), reference.tolist(), strict=True))
         assert len(pairs_seen) == len(set(reference.tolist()))
         # The label of a set is its smallest member.
@@ -203,18 +204,21 @@ def test_a_uid_in_two_batches_is_one_pair_and_its_later_copy_is_dropped(tmp_path
         shard = tmp_path / f"{batch}.parquet"
         pl.DataFrame({"uid": uids, "batch": [batch] * len(uids)}).write_parquet(shard)
         vectors = rng.standard_normal((len(uids), 16)).astype(np.float16)
-        write_embeddings(Embeddings(uids, vectors, None, "efficientnet-lite0"),
-                         tmp_path / f"{batch}.npz")
+        write_embeddings(
+            Embeddings(uids, vectors, None, "efficientnet-lite0"), tmp_path / f"{batch}.npz"
+        )
         shards.append(str(shard))
         embeddings.append(str(tmp_path / f"{batch}.npz"))
     clusters, stats = tmp_path / "clusters.parquet", tmp_path / "stats.json"
-    result = dedup_clusters(shards, embeddings, str(clusters), str(stats), {"beta": None},
-                            "cross_batch")
+    result = dedup_clusters(
+        shards, embeddings, str(clusters), str(stats), {"beta": None}, "cross_batch"
+    )
     assert result["repeated_uids"] == 1 and result["input"] == 3
     kept, dropped = [], []
     for batch, uids in batches.items():
-        step = cross_batch_dedup(pl.DataFrame({"uid": uids, "batch": [batch] * len(uids)}), {},
-                                 clusters=str(clusters))
+        step = cross_batch_dedup(
+            pl.DataFrame({"uid": uids, "batch": [batch] * len(uids)}), {}, clusters=str(clusters)
+        )
         assert step.kept.height + step.dropped.height == len(uids)
         kept += [(batch, u) for u in step.kept["uid"]]
         dropped += step.dropped.select("uid", "reason", "value").rows()

@@ -24,7 +24,9 @@ def test_demo_is_deterministic_and_large_enough(demo, tmp_path):
     assert info["pairs"] >= 5000
     again = corpus.write(tmp_path, 5600, 20260115)
     assert again == info
-    assert (tmp_path / "raw_pairs.jsonl.gz").read_bytes() == (out / "raw_pairs.jsonl.gz").read_bytes()
+    assert (tmp_path / "raw_pairs.jsonl.gz").read_bytes() == (
+        out / "raw_pairs.jsonl.gz"
+    ).read_bytes()
     labels = pl.read_parquet(out / "labels.parquet")
     assert labels.filter(~pl.col("duplicate_copy"))["batch"].drop_nulls().n_unique() == 7
     # Every text category and every image case is present.
@@ -36,8 +38,14 @@ def test_every_text_filter_has_high_precision_and_recall(demo, tmp_path):
     out, _ = demo
     cfg = config.load()
     part = tmp_path / "part"
-    partition(str(out / "raw_pairs.jsonl.gz"), str(part), str(tmp_path / "d.parquet"),
-              str(tmp_path / "c.json"), 7, 100_000)
+    partition(
+        str(out / "raw_pairs.jsonl.gz"),
+        str(part),
+        str(tmp_path / "d.parquet"),
+        str(tmp_path / "c.json"),
+        7,
+        100_000,
+    )
     frame = pl.concat([pl.read_parquet(p) for p in sorted(part.glob("*/*.parquet"))])
     drops = [pl.read_parquet(tmp_path / "d.parquet")]
     funcs = registry()
@@ -48,15 +56,20 @@ def test_every_text_filter_has_high_precision_and_recall(demo, tmp_path):
         drops.append(result.dropped)
         if result.transformed:
             before = dict(zip(frame["uid"], frame["alt_text"], strict=True))
-            transformed[step] = {u for u, t in zip(result.kept["uid"], result.kept["alt_text"],
-                                                   strict=True) if before[u] != t}
+            transformed[step] = {
+                u
+                for u, t in zip(result.kept["uid"], result.kept["alt_text"], strict=True)
+                if before[u] != t
+            }
         frame = result.kept
     got = pl.concat(drops).filter(pl.col("reason") != "duplicate_uid").select("uid", got="step")
     labels = pl.read_parquet(out / "labels.parquet").filter(~pl.col("duplicate_copy"))
     # Image cases are not judged by a text-only run.
     labels = labels.with_columns(
-        expected=pl.when(pl.col("expected_step").is_in(steps + ["partition"]))
-        .then(pl.col("expected_step")))
+        expected=pl.when(pl.col("expected_step").is_in(steps + ["partition"])).then(
+            pl.col("expected_step")
+        )
+    )
     joined = labels.join(got, on="uid", how="left")
     for step in steps + ["partition"]:
         if step in ("font_conversion", "emoji_special_chars"):

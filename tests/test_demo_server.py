@@ -78,8 +78,12 @@ def test_photos_look_like_photos():
 
 
 def test_distinct_keys_give_distinct_pictures():
-    thumbs = {k: cv2.resize(grey(images.photo_bytes(k)), (32, 32), interpolation=cv2.INTER_AREA)
-              .astype(float) for k in PHOTO_KEYS}
+    thumbs = {
+        k: cv2.resize(grey(images.photo_bytes(k)), (32, 32), interpolation=cv2.INTER_AREA).astype(
+            float
+        )
+        for k in PHOTO_KEYS
+    }
     for a, b in itertools.combinations(PHOTO_KEYS, 2):
         # Mean absolute difference of 32x32 thumbnails: a shifted crop of one photo would be
         # close; unrelated pictures differ by tens of grey levels.
@@ -111,8 +115,9 @@ def test_duplicates_are_copies_or_close_variants():
     assert images.render("exact_dup", "000003-exact-17") == original
     assert images.render("cross_batch_dup", "000003-95") == original
     base = cv2.resize(grey(original), (64, 64), interpolation=cv2.INTER_AREA).astype(float)
-    other = cv2.resize(grey(images.photo_bytes("000004")), (64, 64),
-                       interpolation=cv2.INTER_AREA).astype(float)
+    other = cv2.resize(
+        grey(images.photo_bytes("000004")), (64, 64), interpolation=cv2.INTER_AREA
+    ).astype(float)
     for variant in corpus.NEAR_DUP_VARIANTS:
         data = images.render("near_dup", f"000003-{variant}-18")
         assert data != original
@@ -126,9 +131,15 @@ def test_http_behaviour_of_every_case(server):
     for case in corpus.IMAGE_CASES:
         if case in ("timeout",):
             continue
-        stem = "000003-exact-5" if case == "exact_dup" else (
-            "000003-crop-5" if case == "near_dup" else (
-                "000003-5" if case == "cross_batch_dup" else "000011"))
+        stem = (
+            "000003-exact-5"
+            if case == "exact_dup"
+            else (
+                "000003-crop-5"
+                if case == "near_dup"
+                else ("000003-5" if case == "cross_batch_dup" else "000011")
+            )
+        )
         status, headers, body, final_url = get(f"{base}/{case}/{stem}.jpg")
         if case == "http_404":
             assert status == 404 and headers["Content-Type"].startswith("text/html")
@@ -183,8 +194,9 @@ def test_demo_run_serves_while_snakemake_runs_and_stops_after(monkeypatch, tmp_p
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     config = tmp_path / "config.yaml"
-    config.write_text(f"demo: {{port: {port}}}\n"
-                      "filters: {download_images: {timeout: 20, retries: 1}}\n")
+    config.write_text(
+        f"demo: {{port: {port}}}\nfilters: {{download_images: {{timeout: 20, retries: 1}}}}\n"
+    )
     assert run.demo_settings(config) == (port, 120.0)
     seen = {}
 
@@ -204,8 +216,15 @@ def test_demo_run_serves_while_snakemake_runs_and_stops_after(monkeypatch, tmp_p
     monkeypatch.setattr(run.subprocess, "Popen", FakeSnakemake)
     assert run.main(["--cores", "2", "--config", str(config), "--dry-run"]) == 3
     assert seen["status"] == 200
-    assert seen["command"][-7:] == ["--cores", "2", "--profile", "profiles/local", "--dry-run",
-                                    "--configfile", str(run.DEMO_CONFIG)]
+    assert seen["command"][-7:] == [
+        "--cores",
+        "2",
+        "--profile",
+        "profiles/local",
+        "--dry-run",
+        "--configfile",
+        str(run.DEMO_CONFIG),
+    ]
     assert seen["cwd"] == run.ROOT
     # Stopped: nothing listens on the port any more.
     with pytest.raises(OSError), socket.create_connection(("127.0.0.1", port), 1):

@@ -36,8 +36,13 @@ PER_CASE = 4
 # 70 rows in 5 tars: img2dataset restarts a worker process after 5 tars (maxtasksperchild), which
 # costs a second library import; 5 tars stay within one worker's life.
 SAMPLES_PER_TAR = 15
-TEST_SETTINGS = {"processes": 1, "thread_count": 8, "timeout": 2, "retries": 0,
-                 "samples_per_tar": SAMPLES_PER_TAR}
+TEST_SETTINGS = {
+    "processes": 1,
+    "thread_count": 8,
+    "timeout": 2,
+    "retries": 0,
+    "samples_per_tar": SAMPLES_PER_TAR,
+}
 
 
 # The demo image server is on 127.0.0.1, which only an explicit allowance lets a download reach.
@@ -61,15 +66,31 @@ def case_slice(port: int) -> pl.DataFrame:
             picked[row.image_case].append(row)
     assert set(picked) == set(corpus.IMAGE_CASES), "the corpus slice misses an image case"
     records = [
-        {"uid": r.uid, "url": r.url, "alt_text": r.alt_text, "image_case": r.image_case,
-         "expected_step": r.expected_step, "page_url": r.page_url, "domain": r.domain,
-         "languages": r.languages, "crawl": r.crawl, "batch": r.batch}
-        for case in sorted(picked) for r in picked[case]
+        {
+            "uid": r.uid,
+            "url": r.url,
+            "alt_text": r.alt_text,
+            "image_case": r.image_case,
+            "expected_step": r.expected_step,
+            "page_url": r.page_url,
+            "domain": r.domain,
+            "languages": r.languages,
+            "crawl": r.crawl,
+            "batch": r.batch,
+        }
+        for case in sorted(picked)
+        for r in picked[case]
     ]
     for i in range(2):
-        records.append({**records[0], "uid": f"optout{i}", "image_case": "opted_out",
-                        "expected_step": "download_images",
-                        "url": f"http://127.0.0.1:{port}/img.example.cn/opted_out/9{i:05d}.jpg"})
+        records.append(
+            {
+                **records[0],
+                "uid": f"optout{i}",
+                "image_case": "opted_out",
+                "expected_step": "download_images",
+                "url": f"http://127.0.0.1:{port}/img.example.cn/opted_out/9{i:05d}.jpg",
+            }
+        )
     timeouts = [r for r in records if r["image_case"] == "timeout"]
     others = [r for r in records if r["image_case"] != "timeout"]
     ordered = []
@@ -77,7 +98,7 @@ def case_slice(port: int) -> pl.DataFrame:
         if timeouts:
             ordered.append(timeouts.pop())
         ordered.extend(others[: SAMPLES_PER_TAR - 1])
-        others = others[SAMPLES_PER_TAR - 1:]
+        others = others[SAMPLES_PER_TAR - 1 :]
     return pl.DataFrame(ordered)
 
 
@@ -101,8 +122,13 @@ def shard(server):
 def reference(server, shard, tmp_path_factory):
     """One uninterrupted download of the slice."""
     images_dir = tmp_path_factory.mktemp("reference") / "images" / "b1" / "s00000"
-    result = download_shard(shard.select("uid", "url", "alt_text"), download_cfg(), images_dir,
-                            processes=1, network=LOOPBACK)
+    result = download_shard(
+        shard.select("uid", "url", "alt_text"),
+        download_cfg(),
+        images_dir,
+        processes=1,
+        network=LOOPBACK,
+    )
     return result, images_dir
 
 
@@ -110,8 +136,11 @@ def test_kept_and_dropped_exactly_as_labelled(shard, reference):
     result, _ = reference
     assert result.kept.height + result.dropped.height == shard.height
     case = dict(zip(shard["uid"], shard["image_case"], strict=True))
-    expected_kept = {u for u, s in zip(shard["uid"], shard["expected_step"], strict=True)
-                     if s != "download_images"}
+    expected_kept = {
+        u
+        for u, s in zip(shard["uid"], shard["expected_step"], strict=True)
+        if s != "download_images"
+    }
     assert set(result.kept["uid"]) == expected_kept
     for uid, reason, value in result.dropped.select("uid", "reason", "value").iter_rows():
         assert reason == EXPECTED_DROP[case[uid]], (uid, case[uid], value)
@@ -198,9 +227,18 @@ def test_kill_and_resume_gives_identical_outputs(server, shard, tmp_path):
     cfg = download_cfg()
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     proc = subprocess.Popen(
-        [sys.executable, "-c", KILLED_RUN, str(tmp_path / "shard.parquet"), json.dumps(cfg),
-         str(images_dir)],
-        env=env, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [
+            sys.executable,
+            "-c",
+            KILLED_RUN,
+            str(tmp_path / "shard.parquet"),
+            json.dumps(cfg),
+            str(images_dir),
+        ],
+        env=env,
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     deadline = time.monotonic() + 240
     while not list(work.glob("*_stats.json")):
@@ -230,11 +268,15 @@ def test_kill_and_resume_gives_identical_outputs(server, shard, tmp_path):
     assert {s: _sha256_file(images_dir / f"{s}.tar") for s in done} == tars_before
     # The outputs of an uninterrupted run.
     case = dict(zip(shard["uid"], shard["image_case"], strict=True))
-    expected_kept = [u for u, s in zip(shard["uid"], shard["expected_step"], strict=True)
-                     if s != "download_images"]
+    expected_kept = [
+        u
+        for u, s in zip(shard["uid"], shard["expected_step"], strict=True)
+        if s != "download_images"
+    ]
     assert result.kept["uid"].to_list() == expected_kept
     assert {(u, r) for u, r in result.dropped.select("uid", "reason").iter_rows()} == {
-        (u, EXPECTED_DROP[case[u]]) for u in shard["uid"] if case[u] in EXPECTED_DROP}
+        (u, EXPECTED_DROP[case[u]]) for u in shard["uid"] if case[u] in EXPECTED_DROP
+    }
     url = dict(zip(shard["uid"], shard["url"], strict=True))
     for uid, data in read_images(result.kept, verify=True):
         stem = url[uid].rsplit("/", 1)[1][: -len(".jpg")]
@@ -252,8 +294,9 @@ def _group_alive(pgid: int) -> str:
         os.killpg(pgid, 0)
     except ProcessLookupError:
         return ""
-    listing = subprocess.run(["ps", "-o", "pid,args", "-g", str(pgid)], capture_output=True,
-                             text=True)
+    listing = subprocess.run(
+        ["ps", "-o", "pid,args", "-g", str(pgid)], capture_output=True, text=True
+    )
     return listing.stdout.strip() or "(ps found none)"
 
 
@@ -288,8 +331,13 @@ def test_unreachable_network_fails_the_shard_instead_of_dropping_it(tmp_path):
     with socket.socket() as probe:  # a port nothing listens on
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    frame = pl.DataFrame({"uid": ["a", "b"], "alt_text": ["甲", "乙"],
-                          "url": [f"http://127.0.0.1:{port}/h/photo/{k}.jpg" for k in "ab"]})
+    frame = pl.DataFrame(
+        {
+            "uid": ["a", "b"],
+            "alt_text": ["甲", "乙"],
+            "url": [f"http://127.0.0.1:{port}/h/photo/{k}.jpg" for k in "ab"],
+        }
+    )
     images_dir = tmp_path / "images" / "b1" / "s00000"
     with pytest.raises(ConnectionError, match="demo image server"):
         download_shard(frame, download_cfg(), images_dir, network=LOOPBACK)
@@ -304,21 +352,24 @@ def test_empty_shard(tmp_path):
     assert (tmp_path / "images" / "b1" / "s00000").is_dir()
 
 
-@pytest.mark.parametrize(("message", "kind"), [
-    ("HTTP Error 404: Not Found", "http_404"),
-    ("HTTP Error 503: Service Unavailable", "http_503"),
-    ("timed out", "timeout"),
-    ("The read operation timed out", "timeout"),
-    ("<urlopen error timed out>", "timeout"),
-    ("Image decoding error", "decode_error"),
-    ("not an image: no image signature", "not_image"),
-    ("image too small", "too_small"),
-    ("Use of image disallowed by X-Robots-Tag directive", "opted_out"),
-    ("<urlopen error [Errno 111] Connection refused>", "connection_error"),
-    ("<urlopen error [Errno -2] Name or service not known>", "connection_error"),
-    ("something new", "other"),
-    (None, "other"),
-])
+@pytest.mark.parametrize(
+    ("message", "kind"),
+    [
+        ("HTTP Error 404: Not Found", "http_404"),
+        ("HTTP Error 503: Service Unavailable", "http_503"),
+        ("timed out", "timeout"),
+        ("The read operation timed out", "timeout"),
+        ("<urlopen error timed out>", "timeout"),
+        ("Image decoding error", "decode_error"),
+        ("not an image: no image signature", "not_image"),
+        ("image too small", "too_small"),
+        ("Use of image disallowed by X-Robots-Tag directive", "opted_out"),
+        ("<urlopen error [Errno 111] Connection refused>", "connection_error"),
+        ("<urlopen error [Errno -2] Name or service not known>", "connection_error"),
+        ("something new", "other"),
+        (None, "other"),
+    ],
+)
 def test_classify_error(message, kind):
     assert classify_error(message) == kind
 
@@ -333,23 +384,31 @@ def test_looks_like_image():
 @pytest.mark.e2e
 def test_rule_download_images_in_the_workflow(server, shard, tmp_path):
     """The rule through snakemake: per-shard outputs, image folders and the Download Success row."""
-    workdir = make_workdir(tmp_path / "wf", {
-        "input": {"path": "pairs.jsonl", "format": "jsonl"},
-        "partition": {"shard_size": 100},
-        "steps": ["download_images"],
-        "filters": {"download_images": TEST_SETTINGS},
-    })
+    workdir = make_workdir(
+        tmp_path / "wf",
+        {
+            "input": {"path": "pairs.jsonl", "format": "jsonl"},
+            "partition": {"shard_size": 100},
+            "steps": ["download_images"],
+            "filters": {"download_images": TEST_SETTINGS},
+        },
+    )
     _include_download_rules(workdir)
     # One batch, one shard: one download job (each img2dataset start costs seconds of imports).
     records = shard.drop("image_case", "expected_step").with_columns(batch=pl.lit("b1")).to_dicts()
     (workdir / "pairs.jsonl").write_text(
-        "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records))
+        "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records)
+    )
     run_snakemake(workdir)
 
     kept_files = sorted(workdir.glob("results/steps/download_images/*/s*[0-9].parquet"))
     kept = pl.concat([pl.read_parquet(f) for f in kept_files])
-    drops = pl.concat([pl.read_parquet(f) for f in
-                       workdir.glob("results/steps/download_images/*/*.drops.parquet")])
+    drops = pl.concat(
+        [
+            pl.read_parquet(f)
+            for f in workdir.glob("results/steps/download_images/*/*.drops.parquet")
+        ]
+    )
     expected_kept = set(shard.filter(pl.col("expected_step").ne_missing("download_images"))["uid"])
     assert set(kept["uid"]) == expected_kept
     assert kept.height + drops.height == shard.height
@@ -383,8 +442,12 @@ def _include_download_rules(workdir: Path) -> None:
 @pytest.mark.e2e
 def test_benchmark_quick_mode():
     proc = subprocess.run(
-        [sys.executable, "-m", "benchmarks.download", "--quick", "--json"], cwd=ROOT,
-        capture_output=True, text=True, timeout=300, env=dict(os.environ, PYTHONPATH=str(ROOT)),
+        [sys.executable, "-m", "benchmarks.download", "--quick", "--json"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=dict(os.environ, PYTHONPATH=str(ROOT)),
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     numbers = json.loads(proc.stdout.strip().splitlines()[-1])
@@ -399,8 +462,12 @@ def _png_header(width: int, height: int) -> bytes:
     import zlib
 
     def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(
-            ">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+        return (
+            struct.pack(">I", len(data))
+            + kind
+            + data
+            + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+        )
 
     ihdr = struct.pack(">IIBBBBB", width, height, 8, 6, 0, 0, 0)
     return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IEND", b"")

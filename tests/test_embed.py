@@ -58,7 +58,7 @@ def test_efficientnet_embeddings_separate_near_duplicates_from_distinct_photos(l
     distinct = 1 - base @ base.T
     assert distinct[np.triu_indices(3, 1)].min() > 3 * beta
     for k in range(3):
-        assert (1 - near[3 * k:3 * k + 3] @ base[k]).max() < beta
+        assert (1 - near[3 * k : 3 * k + 3] @ base[k]).max() < beta
     alone = lite0.embed_images([encode(originals["chelsea"])])[0]
     assert np.allclose(alone, base[0], atol=1e-5)  # batch composition changes only rounding
     with pytest.raises(NotImplementedError):
@@ -77,13 +77,26 @@ def test_efficientnet_weights_must_match_exactly(tmp_path):
 
 # --- Chinese-CLIP: a tiny model made with cn_clip's own architecture code ----------------------
 
-TINY_VISION = {"embed_dim": 16, "image_resolution": 32, "vision_layers": 2, "vision_width": 64,
-               "vision_patch_size": 8}
-TINY_TEXT = {"vocab_size": 21128, "text_attention_probs_dropout_prob": 0.1,
-             "text_hidden_act": "gelu", "text_hidden_dropout_prob": 0.1, "text_hidden_size": 32,
-             "text_initializer_range": 0.02, "text_intermediate_size": 64,
-             "text_max_position_embeddings": 64, "text_num_attention_heads": 2,
-             "text_num_hidden_layers": 2, "text_type_vocab_size": 2}
+TINY_VISION = {
+    "embed_dim": 16,
+    "image_resolution": 32,
+    "vision_layers": 2,
+    "vision_width": 64,
+    "vision_patch_size": 8,
+}
+TINY_TEXT = {
+    "vocab_size": 21128,
+    "text_attention_probs_dropout_prob": 0.1,
+    "text_hidden_act": "gelu",
+    "text_hidden_dropout_prob": 0.1,
+    "text_hidden_size": 32,
+    "text_initializer_range": 0.02,
+    "text_intermediate_size": 64,
+    "text_max_position_embeddings": 64,
+    "text_num_attention_heads": 2,
+    "text_num_hidden_layers": 2,
+    "text_type_vocab_size": 2,
+}
 
 
 @pytest.fixture()
@@ -103,8 +116,14 @@ def tiny_clip(tmp_path):
 
 def test_tiny_chinese_clip_round_trip(tiny_clip):
     configs, checkpoint, model = tiny_clip
-    cfg = {"model": "chinese-clip", "checkpoint": str(checkpoint), "architecture": "Tiny-ViT",
-           "text_architecture": "Tiny-BERT", "config_dir": str(configs), "batch_size": 2}
+    cfg = {
+        "model": "chinese-clip",
+        "checkpoint": str(checkpoint),
+        "architecture": "Tiny-ViT",
+        "text_architecture": "Tiny-BERT",
+        "config_dir": str(configs),
+        "batch_size": 2,
+    }
     embedder = load_embedder(cfg, device="cpu")
     assert (embedder.dim, embedder.has_text) == (16, True)
     images = [encode(photo(n)) for n in ("chelsea", "coffee", "rocket")]
@@ -117,7 +136,9 @@ def test_tiny_chinese_clip_round_trip(tiny_clip):
     # Same numbers as running cn_clip's CLIP directly on our preprocessing and tokens.
     model.eval()
     with torch.no_grad():
-        direct = model.encode_image(torch.from_numpy(np.stack([clip_pixels(d, 32) for d in images])))
+        direct = model.encode_image(
+            torch.from_numpy(np.stack([clip_pixels(d, 32) for d in images]))
+        )
         direct_text = model.encode_text(cc.tokenize(texts))
     direct = (direct / direct.norm(dim=1, keepdim=True)).numpy()
     direct_text = (direct_text / direct_text.norm(dim=1, keepdim=True)).numpy()
@@ -131,8 +152,14 @@ def test_tokenizer_matches_cn_clip_conventions():
     tokens = cc.tokenize(["你好世界", "长" * 100])
     vocab = cnclip.tokenizer().vocab
     assert tokens.shape == (2, 52) and tokens.dtype == torch.long
-    assert tokens[0, :6].tolist() == [vocab["[CLS]"], vocab["你"], vocab["好"], vocab["世"],
-                                      vocab["界"], vocab["[SEP]"]]
+    assert tokens[0, :6].tolist() == [
+        vocab["[CLS]"],
+        vocab["你"],
+        vocab["好"],
+        vocab["世"],
+        vocab["界"],
+        vocab["[SEP]"],
+    ]
     assert tokens[0, 6:].eq(0).all()
     assert tokens[1, 0] == vocab["[CLS]"] and tokens[1, 51] == vocab["[SEP]"]
 
@@ -146,8 +173,12 @@ def test_clip_preprocessing_of_a_flat_colour():
 
 def test_a_wrong_or_missing_checkpoint_is_a_clear_error(tiny_clip, tmp_path):
     configs, checkpoint, model = tiny_clip
-    arch = {"architecture": "Tiny-ViT", "text_architecture": "Tiny-BERT", "config_dir": configs,
-            "device": "cpu"}
+    arch = {
+        "architecture": "Tiny-ViT",
+        "text_architecture": "Tiny-BERT",
+        "config_dir": configs,
+        "device": "cpu",
+    }
     with pytest.raises(cc.CheckpointError, match="not found"):
         cc.ChineseClipEmbedder(tmp_path / "absent.pt", **arch)
     with pytest.raises(cc.CheckpointError, match="no embedding.checkpoint"):
@@ -193,11 +224,16 @@ def test_alignment_distance_is_the_l2_distance_of_unit_vectors():
     bn = b / np.linalg.norm(b, axis=1, keepdims=True)
     expected = np.linalg.norm(an - bn, axis=1)
     assert np.allclose(alignment_distance(a, b), expected, atol=1e-6)
-    assert np.allclose(alignment_distance(an.astype(np.float16), bn.astype(np.float16)),
-                       expected, atol=2e-3)
+    assert np.allclose(
+        alignment_distance(an.astype(np.float16), bn.astype(np.float16)), expected, atol=2e-3
+    )
     cos = 1 - 1.06**2 / 2  # a pair exactly at the window's lower edge
     edge = alignment_distance(np.array([[1.0, 0.0]]), np.array([[cos, np.sqrt(1 - cos**2)]]))
     assert edge[0] == pytest.approx(1.06)
-    emb = Embeddings(["x"], np.array([[1.0, 0.0]], np.float16),
-                     np.array([[cos, np.sqrt(1 - cos**2)]], np.float16), "clip")
+    emb = Embeddings(
+        ["x"],
+        np.array([[1.0, 0.0]], np.float16),
+        np.array([[cos, np.sqrt(1 - cos**2)]], np.float16),
+        "clip",
+    )
     assert alignment_frame(emb)["distance"][0] == pytest.approx(1.06, abs=2e-3)

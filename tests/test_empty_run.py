@@ -12,13 +12,26 @@ from tests.conftest import ROOT, make_workdir, run_snakemake
 
 @pytest.mark.e2e
 def test_a_run_that_keeps_nothing_releases_an_empty_dataset(tmp_path):
-    workdir = make_workdir(tmp_path / "wf", {"input": {"path": "pairs.jsonl", "format": "jsonl"},
-                                             "steps": ["language_control", "text_constraints"]})
+    workdir = make_workdir(
+        tmp_path / "wf",
+        {
+            "input": {"path": "pairs.jsonl", "format": "jsonl"},
+            "steps": ["language_control", "text_constraints"],
+        },
+    )
     if not (workdir / "report").exists():
         (workdir / "report").symlink_to(ROOT / "report")
-    rows = [{"uid": f"u{i}", "url": f"https://img.example.com/{i}.jpg",
-             "alt_text": "An English caption", "page_url": "https://example.com/",
-             "languages": "eng", "batch": "b1"} for i in range(20)]
+    rows = [
+        {
+            "uid": f"u{i}",
+            "url": f"https://img.example.com/{i}.jpg",
+            "alt_text": "An English caption",
+            "page_url": "https://example.com/",
+            "languages": "eng",
+            "batch": "b1",
+        }
+        for i in range(20)
+    ]
     (workdir / "pairs.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     run_snakemake(workdir, timeout=600)
     table = pl.read_csv(workdir / "results/report/filtration_table.csv")

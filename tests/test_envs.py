@@ -61,11 +61,18 @@ print("RULES-JSON " + json.dumps(rules))
 def workflow_rules(tmp_root: str) -> dict[str, dict]:
     """Rule name -> conda env, script, shell command, ... as Snakemake parsed the workflow."""
     workdir = make_workdir(Path(tmp_root) / "rules-wf")
-    proc = subprocess.run([sys.executable, "-c", _RULES_SCRIPT], cwd=workdir, capture_output=True,
-                          text=True, timeout=300)
+    proc = subprocess.run(
+        [sys.executable, "-c", _RULES_SCRIPT],
+        cwd=workdir,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     line = next((ln for ln in proc.stdout.splitlines() if ln.startswith("RULES-JSON ")), None)
     if proc.returncode != 0 or line is None:
-        raise AssertionError(f"loading the workflow failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
+        raise AssertionError(
+            f"loading the workflow failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+        )
     return json.loads(line.removeprefix("RULES-JSON "))
 
 
@@ -88,8 +95,11 @@ def requirement_pins() -> dict[str, str]:
 
 
 def nodeps_names() -> set[str]:
-    return {normalise(m.group(1)) for line in (ROOT / "requirements-nodeps.txt").read_text().splitlines()
-            if (m := PIN.match(line.strip()))}
+    return {
+        normalise(m.group(1))
+        for line in (ROOT / "requirements-nodeps.txt").read_text().splitlines()
+        if (m := PIN.match(line.strip()))
+    }
 
 
 def env_pins(path: Path) -> dict[str, str]:
@@ -114,6 +124,7 @@ def env_pins(path: Path) -> dict[str, str]:
 
 # ---- what the code a rule runs imports ----------------------------------------------------------
 
+
 @functools.cache
 def _imports(path: Path) -> tuple[set[str], set[str]]:
     """(modules imported when `path` is imported, modules imported anywhere in it), as absolute
@@ -132,9 +143,13 @@ def _imports(path: Path) -> tuple[set[str], set[str]]:
                 anchor = parts[: len(parts) - (node.level - 1)]
                 base = ".".join([*anchor, base] if base else anchor)
             return {base, *(f"{base}.{alias.name}" for alias in node.names)}
-        if (isinstance(node, ast.Call) and getattr(node.func, "attr", None) == "import_module"
-                and node.args and isinstance(node.args[0], ast.Constant)
-                and isinstance(node.args[0].value, str)):
+        if (
+            isinstance(node, ast.Call)
+            and getattr(node.func, "attr", None) == "import_module"
+            and node.args
+            and isinstance(node.args[0], ast.Constant)
+            and isinstance(node.args[0].value, str)
+        ):
             return {node.args[0].value}
         return set()
 
@@ -215,12 +230,15 @@ def needed_distributions(rule: dict) -> set[str]:
     needed = set()
     for module in third_party_imports(*rule_entry_points(rule)):
         if module not in dists:
-            raise AssertionError(f"{rule['script']} needs {module}, which no installed package provides")
+            raise AssertionError(
+                f"{rule['script']} needs {module}, which no installed package provides"
+            )
         needed.update(normalise(d) for d in dists[module])
     return needed
 
 
 # ---- tests --------------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("kind", KINDS)
 def test_env_parses_with_conda_forge_and_python_311(kind):
@@ -244,17 +262,26 @@ def test_env_pins_agree_with_requirements(kind):
     pins = requirement_pins()
     for name, version in env_pins(ENVS / f"{kind}.yaml").items():
         assert name in pins, f"envs/{kind}.yaml pins {name}, which requirements*.txt do not"
-        assert version == pins[name], f"envs/{kind}.yaml: {name}={version}, requirements: {pins[name]}"
+        assert version == pins[name], (
+            f"envs/{kind}.yaml: {name}={version}, requirements: {pins[name]}"
+        )
 
 
 @pytest.mark.parametrize("kind", KINDS)
 def test_nodeps_packages_install_without_dependencies(kind):
     """--no-deps packages never sit where conda or pip would resolve their dependencies."""
     env = yaml.safe_load((ENVS / f"{kind}.yaml").read_text())
-    listed = {normalise(PIN.match(line).group(1)) for dep in env["dependencies"] if isinstance(dep, dict)
-              for line in dep["pip"]}
-    listed |= {normalise(CONDA_TO_PYPI.get(d.split("=")[0], d.split("=")[0]))
-               for d in env["dependencies"] if isinstance(d, str)}
+    listed = {
+        normalise(PIN.match(line).group(1))
+        for dep in env["dependencies"]
+        if isinstance(dep, dict)
+        for line in dep["pip"]
+    }
+    listed |= {
+        normalise(CONDA_TO_PYPI.get(d.split("=")[0], d.split("=")[0]))
+        for d in env["dependencies"]
+        if isinstance(d, str)
+    }
     assert not listed & nodeps_names(), f"envs/{kind}.yaml resolves {listed & nodeps_names()}"
     deploy = ENVS / f"{kind}.post-deploy.sh"
     if deploy.exists():
@@ -287,8 +314,11 @@ def test_each_env_holds_what_its_rules_import(rules):
 
 
 def test_the_import_scan_follows_a_filter_step_to_its_libraries():
-    rule = {"script": str(ROOT / "scripts" / "filter_shard.py"), "shell": None,
-            "step": "font_conversion"}
+    rule = {
+        "script": str(ROOT / "scripts" / "filter_shard.py"),
+        "shell": None,
+        "step": "font_conversion",
+    }
     found = third_party_imports(*rule_entry_points(rule))
     # danqing.filters.text imports jieba through danqing.text, opencc lazily, cn_clip dynamically
     assert {"polars", "jieba", "opencc", "regex", "cn_clip"} <= found, found

@@ -85,7 +85,9 @@ def test_cjk_font_covers_the_labels_and_renders_distinct_glyphs():
 
 
 def test_histogram_bins_overflow_and_underflow():
-    left, right, counts = F.histogram(np.array([-5, 0, 99.9, 100, 250, 5000, np.nan]), [0, 100, 200])
+    left, right, counts = F.histogram(
+        np.array([-5, 0, 99.9, 100, 250, 5000, np.nan]), [0, 100, 200]
+    )
     assert left == [-math.inf, 0, 100, 200] and right == [0, 100, 200, math.inf]
     assert counts == [1, 2, 1, 2]
 
@@ -98,7 +100,8 @@ def test_sample_counts_are_proportional_and_exact():
 
 def test_compare_reader_checks_columns(tmp_path):
     pl.DataFrame({"url": ["u"], "alt_text": ["中文"], "original_width": [300]}).write_parquet(
-        tmp_path / "w.parquet")
+        tmp_path / "w.parquet"
+    )
     frame = F.read_compare(str(tmp_path / "w.parquet"))
     assert "width" in frame.columns
     pl.DataFrame({"url": ["u"]}).write_parquet(tmp_path / "bad.parquet")
@@ -117,17 +120,27 @@ def test_fig2_numbers_match_the_shards(tmp_path, cfg):
     for n in (40, 25):
         w = rng.integers(60, 3000, n)
         h = rng.integers(60, 3000, n)
-        frames.append(pl.DataFrame({"uid": [f"x{i}" for i in range(n)], "original_width": w,
-                                    "original_height": h,
-                                    "alt_text": ["字" * k for k in rng.integers(5, 61, n)]}))
+        frames.append(
+            pl.DataFrame(
+                {
+                    "uid": [f"x{i}" for i in range(n)],
+                    "original_width": w,
+                    "original_height": h,
+                    "alt_text": ["字" * k for k in rng.integers(5, 61, n)],
+                }
+            )
+        )
     paths = write_shards(tmp_path / "shards", frames)
     png, csv = tmp_path / "fig2.png", tmp_path / "fig2.csv"
     F.build_fig2(paths, png, csv, cfg)
     numbers = pl.read_csv(csv)
     data = pl.concat(frames)
     edges = cfg["size_bins"]
-    for panel, values in (("width", data["original_width"]), ("height", data["original_height"]),
-                          ("min_edge", np.minimum(data["original_width"], data["original_height"]))):
+    for panel, values in (
+        ("width", data["original_width"]),
+        ("height", data["original_height"]),
+        ("min_edge", np.minimum(data["original_width"], data["original_height"])),
+    ):
         sub = numbers.filter(pl.col("panel") == panel)
         expected, _ = np.histogram(values, bins=[*edges, np.inf])
         assert sub["count"].to_list() == expected.tolist(), panel
@@ -135,13 +148,16 @@ def test_fig2_numbers_match_the_shards(tmp_path, cfg):
     lengths = numbers.filter(pl.col("panel") == "caption_words")
     counts = Counter(data["alt_text"].str.len_chars().to_list())
     assert dict(zip(lengths["bin_left"].cast(int), lengths["count"], strict=True)) == {
-        k: counts.get(k, 0) for k in range(min(counts), max(counts) + 1)}
+        k: counts.get(k, 0) for k in range(min(counts), max(counts) + 1)
+    }
     assert math.isclose(lengths["share"].sum(), 1.0)
     assert png_size(png)[0] > 1000 and png_size(png)[1] > 800  # four panels, 2 x 2
 
 
 def test_fig2_text_only_leaves_out_image_panels(tmp_path, cfg):
-    paths = write_shards(tmp_path / "s", [pl.DataFrame({"uid": ["a", "b"], "alt_text": CAPTIONS[:2]})])
+    paths = write_shards(
+        tmp_path / "s", [pl.DataFrame({"uid": ["a", "b"], "alt_text": CAPTIONS[:2]})]
+    )
     numbers, notes = F.fig2_numbers(F.iter_columns(paths, ["original_width", "alt_text"]), [0, 100])
     assert set(numbers["panel"]) == {"caption_words"} and numbers["count"].sum() == 2
     assert "no images were downloaded" in notes[0]
@@ -151,12 +167,20 @@ def test_fig2_text_only_leaves_out_image_panels(tmp_path, cfg):
 
 
 def test_fig4a_semantic_density_matches_jieba_pos(tmp_path, cfg):
-    paths = write_shards(tmp_path / "s", [pl.DataFrame({"uid": [str(i) for i in range(len(CAPTIONS))],
-                                                         "alt_text": CAPTIONS})])
+    paths = write_shards(
+        tmp_path / "s",
+        [pl.DataFrame({"uid": [str(i) for i in range(len(CAPTIONS))], "alt_text": CAPTIONS})],
+    )
     other = tmp_path / "wukong.parquet"
-    pl.DataFrame({"url": ["u"] * 3, "alt_text": ["的了吗", "今天天气很好", "图片"]}).write_parquet(other)
-    numbers = F.build_fig4a(paths, tmp_path / "f.png", tmp_path / "f.csv",
-                            {**cfg, "compare": {"name": "Wukong", "parquet": str(other)}})
+    pl.DataFrame({"url": ["u"] * 3, "alt_text": ["的了吗", "今天天气很好", "图片"]}).write_parquet(
+        other
+    )
+    numbers = F.build_fig4a(
+        paths,
+        tmp_path / "f.png",
+        tmp_path / "f.csv",
+        {**cfg, "compare": {"name": "Wukong", "parquet": str(other)}},
+    )
     assert numbers.equals(pl.read_csv(tmp_path / "f.csv", schema=numbers.schema))
 
     shares = []
@@ -184,9 +208,16 @@ def tiny_masked_lm(folder: Path) -> Path:
 
     torch.manual_seed(0)
     tokenizer = BertTokenizer(vocab=str(cnclip.vocab_path()))
-    model = BertForMaskedLM(BertConfig(vocab_size=tokenizer.vocab_size, hidden_size=32,
-                                       num_hidden_layers=2, num_attention_heads=2,
-                                       intermediate_size=64, max_position_embeddings=64))
+    model = BertForMaskedLM(
+        BertConfig(
+            vocab_size=tokenizer.vocab_size,
+            hidden_size=32,
+            num_hidden_layers=2,
+            num_attention_heads=2,
+            intermediate_size=64,
+            max_position_embeddings=64,
+        )
+    )
     model.save_pretrained(folder)
     tokenizer.save_pretrained(folder)
     return folder
@@ -195,10 +226,14 @@ def tiny_masked_lm(folder: Path) -> Path:
 def test_fig4b_pseudo_perplexity_with_a_tiny_bert(tmp_path, cfg):
     import torch
 
-    paths = write_shards(tmp_path / "s", [pl.DataFrame({"uid": list("abcdef"), "alt_text": CAPTIONS})])
+    paths = write_shards(
+        tmp_path / "s", [pl.DataFrame({"uid": list("abcdef"), "alt_text": CAPTIONS})]
+    )
     # No model configured: the rule fails with a message naming the key (no "not available" figure).
     with pytest.raises(F.PerplexityModelMissing, match="figures.perplexity.model"):
-        F.run_or_note(F.build_fig4b, tmp_path / "x.png", tmp_path / "x.csv", "Fig. 4b", paths, cfg=cfg)
+        F.run_or_note(
+            F.build_fig4b, tmp_path / "x.png", tmp_path / "x.csv", "Fig. 4b", paths, cfg=cfg
+        )
     assert not (tmp_path / "x.png").exists()
     model_dir = tiny_masked_lm(tmp_path / "bert")
     tokenizer, model = F.load_masked_lm(str(model_dir))
@@ -217,8 +252,15 @@ def test_fig4b_pseudo_perplexity_with_a_tiny_bert(tmp_path, cfg):
     assert math.isnan(ppl[2])
     assert 5_000 < ppl[0] < 80_000  # untrained: about the vocabulary size (21,128)
 
-    pcfg = {**cfg["perplexity"], "model": str(model_dir), "sample_rows": 4, "bins": [1, 1000, 20000]}
-    numbers = F.build_fig4b(paths, tmp_path / "p.png", tmp_path / "p.csv", {**cfg, "perplexity": pcfg})
+    pcfg = {
+        **cfg["perplexity"],
+        "model": str(model_dir),
+        "sample_rows": 4,
+        "bins": [1, 1000, 20000],
+    }
+    numbers = F.build_fig4b(
+        paths, tmp_path / "p.png", tmp_path / "p.csv", {**cfg, "perplexity": pcfg}
+    )
     assert numbers["count"].sum() == 4
     assert pl.read_csv(tmp_path / "p.csv")["count"].to_list() == numbers["count"].to_list()
     with pytest.raises(ValueError, match="not a Chinese model"):
@@ -232,15 +274,18 @@ def embedding_run(tmp_path, n_clusters=4, per=50, dim=16, text=True):
     """Final shards plus per-shard .npz embeddings that also hold rows the filters dropped."""
     rng = np.random.default_rng(1)
     centres = F._normalise(rng.normal(size=(n_clusters, dim)))
-    image = F._normalise(np.repeat(centres, per, axis=0) + 0.02 * rng.normal(size=(n_clusters * per, dim)))
+    image = F._normalise(
+        np.repeat(centres, per, axis=0) + 0.02 * rng.normal(size=(n_clusters * per, dim))
+    )
     txt = F._normalise(image + 0.8 * rng.normal(size=image.shape))
     uids = np.array([f"p{i:04d}" for i in range(len(image))])
     kept = np.arange(len(image)) % 5 != 0  # every fifth pair was dropped after embedding
     half = len(image) // 2
     shards, npz = [], []
     for k, sl in enumerate((slice(0, half), slice(half, None))):
-        frame = pl.DataFrame({"uid": uids[sl][kept[sl]].tolist(),
-                              "alt_text": ["中文"] * int(kept[sl].sum())})
+        frame = pl.DataFrame(
+            {"uid": uids[sl][kept[sl]].tolist(), "alt_text": ["中文"] * int(kept[sl].sum())}
+        )
         shards += write_shards(tmp_path / "shards" / f"b{k}", [frame])
         # Shard 0 as danqing.embed.write_embeddings stores it (`uids`), shard 1 with `uid`.
         arrays = {"uids" if k == 0 else "uid": uids[sl], "image": image[sl].astype(np.float16)}
@@ -257,10 +302,18 @@ def test_fig6_clusters_only_the_final_images(tmp_path, cfg):
     shards, npz, image, _, _ = embedding_run(tmp_path)
     other = tmp_path / "wukong.parquet"
     rng = np.random.default_rng(2)
-    pl.DataFrame({"url": ["u"] * 300, "alt_text": ["中"] * 300,
-                  "embeddings": rng.normal(size=(300, 16)).tolist()}).write_parquet(other)
-    c = {**cfg, "clusters": {"k": 10_000, "niter": 10, "min_points_per_cluster": 20},
-         "compare": {"name": "Wukong", "parquet": str(other)}}
+    pl.DataFrame(
+        {
+            "url": ["u"] * 300,
+            "alt_text": ["中"] * 300,
+            "embeddings": rng.normal(size=(300, 16)).tolist(),
+        }
+    ).write_parquet(other)
+    c = {
+        **cfg,
+        "clusters": {"k": 10_000, "niter": 10, "min_points_per_cluster": 20},
+        "compare": {"name": "Wukong", "parquet": str(other)},
+    }
     numbers = F.build_fig6(shards, npz, tmp_path / "f6.png", tmp_path / "f6.csv", c)
     assert numbers.equals(pl.read_csv(tmp_path / "f6.csv", schema=numbers.schema))
     for name in (cfg["name"], "Wukong"):
@@ -275,9 +328,12 @@ def test_fig6_clusters_only_the_final_images(tmp_path, cfg):
 
 def test_fig7_similarity_histogram_matches_the_embeddings(tmp_path, cfg):
     shards, npz, image, txt, _ = embedding_run(tmp_path)
-    numbers = F.build_fig7(shards, npz, tmp_path / "f7.png", tmp_path / "f7.csv",
-                           {**cfg, "similarity_bin_width": 0.05})
-    sims = np.einsum("ij,ij->i", F._normalise(image.astype(np.float16)), F._normalise(txt.astype(np.float16)))
+    numbers = F.build_fig7(
+        shards, npz, tmp_path / "f7.png", tmp_path / "f7.csv", {**cfg, "similarity_bin_width": 0.05}
+    )
+    sims = np.einsum(
+        "ij,ij->i", F._normalise(image.astype(np.float16)), F._normalise(txt.astype(np.float16))
+    )
     edges = np.append(numbers["bin_left"].to_numpy(), numbers["bin_right"][-1])
     expected, _ = np.histogram(sims, bins=edges)
     assert numbers["count"].to_list() == expected.tolist() and numbers["count"].sum() == 160
@@ -286,17 +342,27 @@ def test_fig7_similarity_histogram_matches_the_embeddings(tmp_path, cfg):
 
 def test_fig7_without_a_text_tower_says_so(tmp_path, cfg):
     shards, npz, *_ = embedding_run(tmp_path, text=False)
-    result = F.run_or_note(F.build_fig7, tmp_path / "f7.png", tmp_path / "f7.csv", "Fig. 7",
-                           shards, npz, cfg=cfg)
+    result = F.run_or_note(
+        F.build_fig7, tmp_path / "f7.png", tmp_path / "f7.csv", "Fig. 7", shards, npz, cfg=cfg
+    )
     assert result is None
     assert "no text tower" in pl.read_csv(tmp_path / "f7.csv")["note"][0]
     assert png_size(tmp_path / "f7.png")[0] > 500
     # With the alignment step's distances, cos = 1 - d^2/2.
     d = np.array([0.9, 1.1, 1.2, 1.3])
-    with_distance = write_shards(tmp_path / "d", [pl.DataFrame({"uid": list("abcd"), "alignment_distance": d})])
-    numbers = F.build_fig7(with_distance, [], tmp_path / "g.png", tmp_path / "g.csv",
-                           {**cfg, "similarity_bin_width": 0.1})
-    expected, _ = np.histogram(1 - d**2 / 2, bins=np.append(numbers["bin_left"], numbers["bin_right"][-1]))
+    with_distance = write_shards(
+        tmp_path / "d", [pl.DataFrame({"uid": list("abcd"), "alignment_distance": d})]
+    )
+    numbers = F.build_fig7(
+        with_distance,
+        [],
+        tmp_path / "g.png",
+        tmp_path / "g.csv",
+        {**cfg, "similarity_bin_width": 0.1},
+    )
+    expected, _ = np.histogram(
+        1 - d**2 / 2, bins=np.append(numbers["bin_left"], numbers["bin_right"][-1])
+    )
     assert numbers["count"].to_list() == expected.tolist()
 
 
@@ -305,15 +371,24 @@ def test_fig7_without_a_text_tower_says_so(tmp_path, cfg):
 
 def test_word_cloud_counts_match_the_words(tmp_path, cfg):
     words = ["新款 手机 发布 的 2024", "手机 新款 推荐", "新款 a 的"]
-    paths = write_shards(tmp_path / "s", [pl.DataFrame({"uid": ["1", "2", "3"], "alt_text": words,
-                                                         "words": words})])
+    paths = write_shards(
+        tmp_path / "s", [pl.DataFrame({"uid": ["1", "2", "3"], "alt_text": words, "words": words})]
+    )
     stop = tmp_path / "stop.txt"
     stop.write_text("的\n推荐\n", encoding="utf-8")
-    numbers = F.build_wordcloud(paths, tmp_path / "w.png", tmp_path / "w.csv",
-                                {**cfg, "wordcloud": {**cfg["wordcloud"], "width": 400, "height": 300}},
-                                stop_lists=[str(stop)])
+    numbers = F.build_wordcloud(
+        paths,
+        tmp_path / "w.png",
+        tmp_path / "w.csv",
+        {**cfg, "wordcloud": {**cfg["wordcloud"], "width": 400, "height": 300}},
+        stop_lists=[str(stop)],
+    )
     assert dict(zip(numbers["word"], numbers["count"], strict=True)) == {
-        "新款": 3, "手机": 2, "发布": 1, "2024": 1}
+        "新款": 3,
+        "手机": 2,
+        "发布": 1,
+        "2024": 1,
+    }
     assert numbers["rank"].to_list() == [1, 2, 3, 4]
     assert pl.read_csv(tmp_path / "w.csv")["word"].to_list() == numbers["word"].to_list()
     assert png_size(tmp_path / "w.png")[0] == 400
@@ -321,8 +396,10 @@ def test_word_cloud_counts_match_the_words(tmp_path, cfg):
 
 def test_top_domains_counts_and_shares(tmp_path, cfg):
     domains = ["alicdn.com"] * 5 + ["baidu.com"] * 3 + ["wp.com"] * 2 + ["a.cn", "b.cn"]
-    paths = write_shards(tmp_path / "s", [pl.DataFrame({"domain": domains[:7]}),
-                                          pl.DataFrame({"domain": domains[7:]})])
+    paths = write_shards(
+        tmp_path / "s",
+        [pl.DataFrame({"domain": domains[:7]}), pl.DataFrame({"domain": domains[7:]})],
+    )
     out = {k: tmp_path / f"t7.{k}" for k in ("csv", "md", "html")}
     F.build_top_domains(paths, out["csv"], out["md"], out["html"], {**cfg, "top_domains": 3})
     table = pl.read_csv(out["csv"])
@@ -330,7 +407,10 @@ def test_top_domains_counts_and_shares(tmp_path, cfg):
     assert table["total_count"].to_list() == [5, 3, 2]
     assert table["share_pct"].to_list() == [41.67, 25.0, 16.67]
     assert "| 1 | alicdn.com | 5 | 41.67% |" in out["md"].read_text()
-    assert "10 of 12 pairs" in out["md"].read_text() and "<td>alicdn.com</td>" in out["html"].read_text()
+    assert (
+        "10 of 12 pairs" in out["md"].read_text()
+        and "<td>alicdn.com</td>" in out["html"].read_text()
+    )
 
 
 # ---------------------------------------------------------------------------- topics
@@ -356,9 +436,11 @@ def test_topic_model_finds_separated_topics():
             words.append(list(rng.choice(topic_words, 4)) + ["新款"])
             vectors.append(centre + rng.normal(size=5))
     # 5-dimensional embeddings: UMAP to 5 dimensions is skipped, HDBSCAN clusters directly.
-    labels, table = topics.topic_model(words, np.array(vectors), min_cluster_size=10, n_components=5,
-                                       keywords=3)
+    labels, table = topics.topic_model(
+        words, np.array(vectors), min_cluster_size=10, n_components=5, keywords=3
+    )
     found = table.filter(pl.col("topic") >= 0)
     assert found.height == 3 and found["size"].to_list() == [30, 30, 30]
     assert sorted(frozenset(k.split()) for k in found["keywords"]) == sorted(
-        frozenset(v) for v in vocab)
+        frozenset(v) for v in vocab
+    )

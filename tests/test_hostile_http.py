@@ -34,16 +34,22 @@ ALLOW_PUBLIC = {"allowed_networks": [f"{PUBLIC}/32"]}
 
 def png_bomb(width: int, height: int) -> bytes:
     """A valid grayscale PNG of zeros: a few hundred KB on the wire, width x height decoded."""
+
     def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(
-            ">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+        return (
+            struct.pack(">I", len(data))
+            + kind
+            + data
+            + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+        )
 
     compressor = zlib.compressobj(9)
     row = b"\x00" * (width + 1)
     idat = b"".join(compressor.compress(row) for _ in range(height)) + compressor.flush()
     header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", idat) + chunk(b"IEND",
-                                                                                       b"")
+    return (
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
+    )
 
 
 class _Server:
@@ -116,11 +122,12 @@ def sixteen_bit_png() -> bytes:
 
 def padded_jpeg(extra_bytes: int) -> bytes:
     """A 480 x 360 JPEG with `extra_bytes` of comment segments after its start marker."""
-    photo = cv2.resize(cv2.imdecode(np.frombuffer(PHOTO, np.uint8), cv2.IMREAD_COLOR),
-                       (480, 360))
+    photo = cv2.resize(cv2.imdecode(np.frombuffer(PHOTO, np.uint8), cv2.IMREAD_COLOR), (480, 360))
     encoded = cv2.imencode(".jpg", photo)[1].tobytes()
     segment = b"\xff\xfe" + struct.pack(">H", 65535) + b"x" * 65533
     return encoded[:2] + segment * (extra_bytes // len(segment)) + encoded[2:]
+
+
 BOMB = png_bomb(12_000, 12_000)  # 144 M pixels, over Pillow's 89 M decompression-bomb limit
 
 
@@ -139,9 +146,11 @@ def public(internal):
         "/private/photo.jpg": lambda r: _send(r, 200, PHOTO),
         "/to-internal": lambda r: _send(r, 302, headers={"Location": f"{internal.url}/x.jpg"}),
         "/to-integer": lambda r: _send(
-            r, 302, headers={"Location": f"http://2130706433:{internal.port}/x.jpg"}),
+            r, 302, headers={"Location": f"http://2130706433:{internal.port}/x.jpg"}
+        ),
         "/to-metadata": lambda r: _send(
-            r, 302, headers={"Location": "http://169.254.169.254/latest/meta-data/"}),
+            r, 302, headers={"Location": "http://169.254.169.254/latest/meta-data/"}
+        ),
         "/to-ftp": lambda r: _send(r, 302, headers={"Location": "ftp://example.com/x.jpg"}),
         "/to-file": lambda r: _send(r, 302, headers={"Location": "file:///etc/passwd"}),
         "/drip.jpg": _drip,
@@ -170,11 +179,17 @@ def _open(opener, url: str) -> tuple[str, str]:
 
 def _internal_forms(internal) -> list[str]:
     port = internal.port
-    return [f"http://127.0.0.1:{port}/a", f"http://localhost:{port}/a",
-            f"http://2130706433:{port}/a", f"http://0x7f000001:{port}/a",
-            f"http://0177.0.0.1:{port}/a", f"http://127.1:{port}/a",
-            f"http://[::ffff:127.0.0.1]:{port}/a", f"http://[::1]:{port}/a",
-            f"https://127.0.0.1:{port}/a"]
+    return [
+        f"http://127.0.0.1:{port}/a",
+        f"http://localhost:{port}/a",
+        f"http://2130706433:{port}/a",
+        f"http://0x7f000001:{port}/a",
+        f"http://0177.0.0.1:{port}/a",
+        f"http://127.1:{port}/a",
+        f"http://[::ffff:127.0.0.1]:{port}/a",
+        f"http://[::1]:{port}/a",
+        f"https://127.0.0.1:{port}/a",
+    ]
 
 
 def test_every_spelling_of_an_internal_address_is_refused_without_a_request(internal):
@@ -186,12 +201,32 @@ def test_every_spelling_of_an_internal_address_is_refused_without_a_request(inte
     assert len(internal.hits) == before
 
 
-@pytest.mark.parametrize("address", [
-    "169.254.169.254", "100.100.100.200", "100.64.0.1", "10.0.0.1", "172.16.5.4",
-    "192.168.1.1", "127.0.0.1", "0.0.0.0", "224.0.0.251", "255.255.255.255", "240.0.0.1",
-    "::1", "::", "fe80::1", "fd00::1", "ff02::1", "::ffff:169.254.169.254", "::ffff:10.0.0.1",
-    "2002:a9fe:a9fe::1", "64:ff9b::a9fe:a9fe", "2001:db8::1",
-])
+@pytest.mark.parametrize(
+    "address",
+    [
+        "169.254.169.254",
+        "100.100.100.200",
+        "100.64.0.1",
+        "10.0.0.1",
+        "172.16.5.4",
+        "192.168.1.1",
+        "127.0.0.1",
+        "0.0.0.0",
+        "224.0.0.251",
+        "255.255.255.255",
+        "240.0.0.1",
+        "::1",
+        "::",
+        "fe80::1",
+        "fd00::1",
+        "ff02::1",
+        "::ffff:169.254.169.254",
+        "::ffff:10.0.0.1",
+        "2002:a9fe:a9fe::1",
+        "64:ff9b::a9fe:a9fe",
+        "2001:db8::1",
+    ],
+)
 def test_address_policy_refuses_non_public_addresses(address):
     assert AddressPolicy().refusal(address)
 
@@ -207,17 +242,20 @@ def test_allowlist_is_the_only_way_in():
     assert policy.refusal("10.2.0.1") == "private"
 
 
-@pytest.mark.parametrize(("path", "expected"), [
-    ("/photo.jpg", "ok"),
-    ("/to-internal", "refused address 127.0.0.1"),
-    ("/to-integer", "refused address 127.0.0.1"),
-    ("/to-metadata", "refused address 169.254.169.254"),
-    ("/to-ftp", "refused redirect to a ftp"),
-    ("/to-file", "refused redirect to a file"),
-    ("/endless.jpg", "response too large"),
-    ("/huge-length.jpg", "Content-Length 1000000000000"),
-    ("/drip.jpg", "request deadline of 3 s exceeded"),
-])
+@pytest.mark.parametrize(
+    ("path", "expected"),
+    [
+        ("/photo.jpg", "ok"),
+        ("/to-internal", "refused address 127.0.0.1"),
+        ("/to-integer", "refused address 127.0.0.1"),
+        ("/to-metadata", "refused address 169.254.169.254"),
+        ("/to-ftp", "refused redirect to a ftp"),
+        ("/to-file", "refused redirect to a file"),
+        ("/endless.jpg", "response too large"),
+        ("/huge-length.jpg", "Content-Length 1000000000000"),
+        ("/drip.jpg", "request deadline of 3 s exceeded"),
+    ],
+)
 def test_hostile_responses_are_bounded(public, internal, path, expected):
     opener = guarded_opener(AddressPolicy.from_networks([f"{PUBLIC}/32"]), LIMITS)
     before = len(internal.hits)
@@ -247,10 +285,14 @@ def test_download_shard_records_every_hostile_case_with_its_reason(public, inter
         "padded": ("/padded.jpg", None),
         "robots": ("/private/photo.jpg", "download:robots_disallowed"),
         "direct_internal": (f"{internal.url}/a.jpg", "download:refused_address"),
-        "integer_internal": (f"http://2130706433:{internal.port}/a.jpg",
-                             "download:refused_address"),
-        "mapped_internal": (f"http://[::ffff:127.0.0.1]:{internal.port}/a.jpg",
-                            "download:refused_address"),
+        "integer_internal": (
+            f"http://2130706433:{internal.port}/a.jpg",
+            "download:refused_address",
+        ),
+        "mapped_internal": (
+            f"http://[::ffff:127.0.0.1]:{internal.port}/a.jpg",
+            "download:refused_address",
+        ),
         "redirect_internal": ("/to-internal", "download:refused_address"),
         "redirect_metadata": ("/to-metadata", "download:refused_address"),
         "redirect_ftp": ("/to-ftp", "download:refused_scheme"),
@@ -261,17 +303,21 @@ def test_download_shard_records_every_hostile_case_with_its_reason(public, inter
         "bomb": ("/bomb.png", "download:too_large"),
         "secret": ("/secret.json", "download:not_image"),
     }
-    urls = {name: path if "://" in path else public.url + path
-            for name, (path, _) in cases.items()}
-    frame = pl.DataFrame({"uid": list(cases), "url": list(urls.values()),
-                          "alt_text": ["图片"] * len(cases)})
+    urls = {name: path if "://" in path else public.url + path for name, (path, _) in cases.items()}
+    frame = pl.DataFrame(
+        {"uid": list(cases), "url": list(urls.values()), "alt_text": ["图片"] * len(cases)}
+    )
     cfg = load()["filters"]["download_images"] | {
-        "processes": 1, "thread_count": 16, "timeout": 2, "request_deadline": 4,
-        "max_response_bytes": 4_000_000, "samples_per_tar": 100}
+        "processes": 1,
+        "thread_count": 16,
+        "timeout": 2,
+        "request_deadline": 4,
+        "max_response_bytes": 4_000_000,
+        "samples_per_tar": 100,
+    }
     before = len(internal.hits)
     started = time.monotonic()
-    result = download_shard(frame, cfg, tmp_path / "images" / "b1" / "s00000",
-                            network=ALLOW_PUBLIC)
+    result = download_shard(frame, cfg, tmp_path / "images" / "b1" / "s00000", network=ALLOW_PUBLIC)
     assert time.monotonic() - started < 90
     assert len(internal.hits) == before
     assert result.kept.height + result.dropped.height == frame.height
@@ -294,7 +340,6 @@ def _kill_self(item: int) -> int:
 
 def test_a_dead_worker_fails_the_map_instead_of_hanging():
     started = time.monotonic()
-    with pytest.raises(WorkerDied, match="worker process died while testing"), \
-            executor(2) as pool:
+    with pytest.raises(WorkerDied, match="worker process died while testing"), executor(2) as pool:
         list(ordered_map(pool, _kill_self, range(40), "testing", chunksize=2))
     assert time.monotonic() - started < 60

@@ -12,8 +12,16 @@ from tests.conftest import pairs
 from tests.test_image_metrics import encode, photo, png
 
 CFG = config.load()["filters"]
-IMAGE_STEPS = ["image_geometry", "low_textual_images", "blurry_images", "image_entropy",
-               "semantic_dedup", "image_safety", "cross_modal_alignment", "cross_batch_dedup"]
+IMAGE_STEPS = [
+    "image_geometry",
+    "low_textual_images",
+    "blurry_images",
+    "image_entropy",
+    "semantic_dedup",
+    "image_safety",
+    "cross_modal_alignment",
+    "cross_batch_dedup",
+]
 
 
 def shard(n, **columns):
@@ -29,8 +37,11 @@ def test_every_image_filter_is_registered_and_handles_an_empty_shard():
 
 def test_image_geometry_uses_the_original_size_and_drops_undecodable_images(tmp_path):
     sharp = encode(photo("chelsea"))
-    df = shard(7, original_width=[500, 100, 101, 1000, 303, None, 640],
-               original_height=[400, 400, 303, 300, 101, None, 480])
+    df = shard(
+        7,
+        original_width=[500, 100, 101, 1000, 303, None, 640],
+        original_height=[400, 400, 303, 300, 101, None, 480],
+    )
     images = [(u, sharp) for u in df["uid"].to_list()]
     images[6] = ("u6", b"\x89PNG\r\n\x1a\n broken")
     write_parquet(metrics_frame(images, processes=1), tmp_path / "metrics.parquet")
@@ -40,7 +51,9 @@ def test_image_geometry_uses_the_original_size_and_drops_undecodable_images(tmp_
     assert result.kept["uid"].to_list() == ["u0", "u2", "u4", "u5"]
     drops = {r["uid"]: (r["reason"], r["value"]) for r in result.dropped.to_dicts()}
     assert drops["u1"] == ("min_edge", "100")
-    assert drops["u3"][0] == "aspect_ratio" and float(drops["u3"][1]) == pytest.approx(10 / 3, rel=1e-5)
+    assert drops["u3"][0] == "aspect_ratio" and float(drops["u3"][1]) == pytest.approx(
+        10 / 3, rel=1e-5
+    )
     assert drops["u6"][0] == "undecodable_image" and "UndecodableImage" in drops["u6"][1]
     assert set(METRICS_SCHEMA) <= set(result.kept.columns)  # metrics travel with the rows
     assert result.kept["img_width"].to_list() == [451] * 4
@@ -48,8 +61,9 @@ def test_image_geometry_uses_the_original_size_and_drops_undecodable_images(tmp_
 
 def test_a_uid_missing_from_the_metrics_is_an_error(tmp_path):
     df = shard(2, original_width=[500, 500], original_height=[400, 400])
-    write_parquet(metrics_frame([("u0", encode(photo("coffee")))], processes=1),
-                  tmp_path / "m.parquet")
+    write_parquet(
+        metrics_frame([("u0", encode(photo("coffee")))], processes=1), tmp_path / "m.parquet"
+    )
     with pytest.raises(ValueError, match="no row for 1 uids"):
         image.image_geometry(df, CFG["image_geometry"], metrics=tmp_path / "m.parquet")
     with pytest.raises(ValueError, match="metrics input is missing|image metric columns"):
@@ -58,15 +72,24 @@ def test_a_uid_missing_from_the_metrics_is_an_error(tmp_path):
 
 def with_metrics(std, blur, entropy, gray_entropy=None):
     n = len(std)
-    return shard(n, img_width=[500] * n, img_height=[400] * n, img_std=std, img_blur=blur,
-                 img_entropy=gray_entropy or entropy, img_entropy_rgb=entropy,
-                 img_error=[None] * n)
+    return shard(
+        n,
+        img_width=[500] * n,
+        img_height=[400] * n,
+        img_std=std,
+        img_blur=blur,
+        img_entropy=gray_entropy or entropy,
+        img_entropy_rgb=entropy,
+        img_error=[None] * n,
+    )
 
 
 def test_quality_thresholds_keep_values_at_the_bound():
-    df = with_metrics(std=[2.0, 1.999, 50.0, 50.0, 50.0, 50.0],
-                      blur=[5000.0, 5000.0, 1000.0, 999.9, 5000.0, 5000.0],
-                      entropy=[7.0, 7.0, 7.0, 7.0, 3.0, 2.99])
+    df = with_metrics(
+        std=[2.0, 1.999, 50.0, 50.0, 50.0, 50.0],
+        blur=[5000.0, 5000.0, 1000.0, 999.9, 5000.0, 5000.0],
+        entropy=[7.0, 7.0, 7.0, 7.0, 3.0, 2.99],
+    )
     low = image.low_textual_images(df, CFG["low_textual_images"])
     assert low.dropped.select("uid", "reason", "value").rows() == [("u1", "low_pixel_std", "1.999")]
     blur = image.blurry_images(low.kept, CFG["blurry_images"])
@@ -77,8 +100,9 @@ def test_quality_thresholds_keep_values_at_the_bound():
 
 
 def test_image_entropy_reads_the_configured_measure():
-    df = with_metrics(std=[50.0] * 2, blur=[5000.0] * 2, entropy=[4.05, 1.58],
-                      gray_entropy=[2.45, 0.0])
+    df = with_metrics(
+        std=[50.0] * 2, blur=[5000.0] * 2, entropy=[4.05, 1.58], gray_entropy=[2.45, 0.0]
+    )
     assert image.image_entropy(df, CFG["image_entropy"]).kept["uid"].to_list() == ["u0"]
     gray = image.image_entropy(df, {**CFG["image_entropy"], "measure": "gray"})
     assert gray.kept.height == 0
@@ -87,8 +111,10 @@ def test_image_entropy_reads_the_configured_measure():
 def test_quality_filters_can_join_the_metrics_themselves(tmp_path):
     df = shard(2)
     flat = png(np.full((200, 300), 90))
-    write_parquet(metrics_frame([("u0", encode(photo("rocket"))), ("u1", flat)], processes=1),
-                  tmp_path / "m.parquet")
+    write_parquet(
+        metrics_frame([("u0", encode(photo("rocket"))), ("u1", flat)], processes=1),
+        tmp_path / "m.parquet",
+    )
     result = image.low_textual_images(df, CFG["low_textual_images"], metrics=tmp_path / "m.parquet")
     assert result.kept["uid"].to_list() == ["u0"]
     assert result.dropped.select("reason", "value").rows() == [("low_pixel_std", "0")]
@@ -109,41 +135,59 @@ def test_semantic_and_cross_batch_dedup_apply_the_decisions(tmp_path):
         assert set(result.dropped["value"].to_list()) == {kept_uid}
         assert "keep" not in result.kept.columns
     with pytest.raises(ValueError, match="no row for"):
-        image.semantic_dedup(shard(5), CFG["semantic_dedup"], clusters=tmp_path / "clusters.parquet")
+        image.semantic_dedup(
+            shard(5), CFG["semantic_dedup"], clusters=tmp_path / "clusters.parquet"
+        )
 
 
 def test_image_safety_threshold_and_unscored_images(tmp_path):
     df = shard(4)
-    scores = pl.DataFrame({"uid": ["u0", "u1", "u2", "u3"], "nsfw_score": [0.01, 0.8, 0.79, None],
-                           "nsfw_error": [None, None, None, "OSError: broken"]},
-                          schema={"uid": pl.String, "nsfw_score": pl.Float32,
-                                  "nsfw_error": pl.String})
+    scores = pl.DataFrame(
+        {
+            "uid": ["u0", "u1", "u2", "u3"],
+            "nsfw_score": [0.01, 0.8, 0.79, None],
+            "nsfw_error": [None, None, None, "OSError: broken"],
+        },
+        schema={"uid": pl.String, "nsfw_score": pl.Float32, "nsfw_error": pl.String},
+    )
     write_parquet(scores, tmp_path / "scores.parquet")
     result = image.image_safety(df, CFG["image_safety"], scores=tmp_path / "scores.parquet")
     assert result.kept["uid"].to_list() == ["u0", "u2"]
-    assert result.dropped.select("uid", "reason").rows() == [("u1", "nsfw"), ("u3", "nsfw_unscored")]
+    assert result.dropped.select("uid", "reason").rows() == [
+        ("u1", "nsfw"),
+        ("u3", "nsfw_unscored"),
+    ]
     assert result.dropped["value"].to_list() == ["0.8", "OSError: broken"]
     assert "nsfw_score" in result.kept.columns
 
 
 def test_alignment_window_edges_are_kept(tmp_path):
     df = shard(5)
-    distances = pl.DataFrame({"uid": df["uid"], "distance": [1.06, 1.24, 1.0599, 1.2401, 1.15],
-                              "model": ["chinese-clip-ViT-L-14"] * 5})
+    distances = pl.DataFrame(
+        {
+            "uid": df["uid"],
+            "distance": [1.06, 1.24, 1.0599, 1.2401, 1.15],
+            "model": ["chinese-clip-ViT-L-14"] * 5,
+        }
+    )
     write_parquet(distances, tmp_path / "d.parquet")
-    result = image.cross_modal_alignment(df, CFG["cross_modal_alignment"],
-                                         distances=tmp_path / "d.parquet")
+    result = image.cross_modal_alignment(
+        df, CFG["cross_modal_alignment"], distances=tmp_path / "d.parquet"
+    )
     assert result.status == "ran"
     assert result.kept["uid"].to_list() == ["u0", "u1", "u4"]
     assert result.dropped.select("uid", "reason").rows() == [
-        ("u2", "below_alignment_window"), ("u3", "above_alignment_window")]
+        ("u2", "below_alignment_window"),
+        ("u3", "above_alignment_window"),
+    ]
 
 
 def test_alignment_is_not_run_without_a_text_tower(tmp_path):
     df = shard(3)
     emb = Embeddings(df["uid"].to_list(), np.eye(3, dtype=np.float16), None, "efficientnet-lite0")
     write_parquet(alignment_frame(emb), tmp_path / "d.parquet")
-    result = image.cross_modal_alignment(df, CFG["cross_modal_alignment"],
-                                         distances=tmp_path / "d.parquet")
+    result = image.cross_modal_alignment(
+        df, CFG["cross_modal_alignment"], distances=tmp_path / "d.parquet"
+    )
     assert result.status == "not_run" and result.kept.height == 3 and result.dropped.height == 0
     assert "efficientnet-lite0" in result.note and "no text tower" in result.note

@@ -119,28 +119,39 @@ def test_working_size_only_shrinks():
 
 def test_area_downscale_is_byte_identical_to_opencv_inter_area():
     rng = np.random.default_rng(7)
-    sizes = [((683, 1024), (512, 342)), ((534, 800), (512, 342)), ((640, 640), (512, 512)),
-             ((1024, 1024), (512, 512)), ((1, 900), (512, 1)), ((900, 2), (1, 512)),
-             ((600, 513), (512, 438)), ((4000, 3000), (384, 512))]
+    sizes = [
+        ((683, 1024), (512, 342)),
+        ((534, 800), (512, 342)),
+        ((640, 640), (512, 512)),
+        ((1024, 1024), (512, 512)),
+        ((1, 900), (512, 1)),
+        ((900, 2), (1, 512)),
+        ((600, 513), (512, 438)),
+        ((4000, 3000), (384, 512)),
+    ]
     for _ in range(120):  # random shapes and factors, including large and near-1 factors
         height, width = (int(v) for v in rng.integers(1, 1600, 2))
-        target = (max(1, round(width * rng.uniform(0.05, 1))),
-                  max(1, round(height * rng.uniform(0.05, 1))))
+        target = (
+            max(1, round(width * rng.uniform(0.05, 1))),
+            max(1, round(height * rng.uniform(0.05, 1))),
+        )
         sizes.append(((height, width), target))
     for (height, width), target in sizes:
         gray = rng.integers(0, 256, (height, width), dtype=np.uint8)
         if width > 8 and height > 8:
             gray = cv2.GaussianBlur(gray, (0, 0), 1.2)  # smooth, like photos: many near-ties
         expected = cv2.resize(gray, target, interpolation=cv2.INTER_AREA)
-        np.testing.assert_array_equal(area_downscale(gray, target), expected,
-                                      err_msg=f"{(width, height)} -> {target}")
+        np.testing.assert_array_equal(
+            area_downscale(gray, target), expected, err_msg=f"{(width, height)} -> {target}"
+        )
 
 
 def test_area_downscale_on_a_real_photo_matches_opencv():
     gray = cv2.cvtColor(np.asarray(photo("china")), cv2.COLOR_RGB2GRAY)  # 640 x 427
     target = working_size(gray.shape[1], gray.shape[0], 512)
-    np.testing.assert_array_equal(area_downscale(gray, target),
-                                  cv2.resize(gray, target, interpolation=cv2.INTER_AREA))
+    np.testing.assert_array_equal(
+        area_downscale(gray, target), cv2.resize(gray, target, interpolation=cv2.INTER_AREA)
+    )
 
 
 # --- calibration: real photos pass, degraded images fail -------------------------------------
@@ -171,7 +182,8 @@ def test_flat_images_have_no_pixel_variation():
     for colour in ((255, 255, 255), (200, 30, 40)):
         noisy = np.clip(np.full((300, 400, 3), colour) + rng.normal(0, 0.6, (300, 400, 1)), 0, 255)
         assert verdict(encode(Image.fromarray(noisy.astype(np.uint8)), quality=92)) == (
-            "low_pixel_std")
+            "low_pixel_std"
+        )
 
 
 def test_posterized_and_text_images_have_low_entropy():
@@ -186,14 +198,17 @@ def test_posterized_and_text_images_have_low_entropy():
     draw = ImageDraw.Draw(page)
     font = ImageFont.load_default(size=20)
     for row in range(14):
-        draw.text((20, 12 + row * 32), "Order status: shipped. Total 128.00 yuan.", fill=0,
-                  font=font)
+        draw.text(
+            (20, 12 + row * 32), "Order status: shipped. Total 128.00 yuan.", fill=0, font=font
+        )
     black_white = Image.fromarray(np.where(np.asarray(page) < 128, 0, 255).astype(np.uint8))
     assert verdict(encode(black_white, quality=95)) == "low_entropy"
 
 
 def test_metrics_frame_over_worker_processes_keeps_order_and_values():
-    items = [(f"u{i}", encode(photo(name))) for i, name in enumerate(["chelsea", "coffee", "rocket"])]
+    items = [
+        (f"u{i}", encode(photo(name))) for i, name in enumerate(["chelsea", "coffee", "rocket"])
+    ]
     items.insert(1, ("bad", b"GIF89a broken"))
     serial = metrics_frame(items, MetricSettings(), processes=1)
     parallel = metrics_frame(items, MetricSettings(), processes=2)

@@ -46,4 +46,5 @@ def test_real_photos_score_low_and_batching_changes_nothing():
     assert batched.filter(batched["uid"] == "broken")["nsfw_error"][0]
     single = nsfw.score_images(items[:2], batch_size=1)
     assert single["nsfw_score"].to_list() == pytest.approx(
-        batched["nsfw_score"].to_list()[:2], abs=1e-5)
+        batched["nsfw_score"].to_list()[:2], abs=1e-5
+    )

@@ -9,9 +9,16 @@ from danqing.io import read_json
 
 
 def _record(i, **kw):
-    rec = {"uid": f"u{i}", "url": f"https://img.alicdn.com/{i}.jpg", "alt_text": f"商品图片 {i}",
-           "page_url": "https://item.taobao.com/1.html", "domain": "alicdn.com",
-           "languages": "zho", "crawl": "CC-MAIN-2024-10", "batch": "b1"}
+    rec = {
+        "uid": f"u{i}",
+        "url": f"https://img.alicdn.com/{i}.jpg",
+        "alt_text": f"商品图片 {i}",
+        "page_url": "https://item.taobao.com/1.html",
+        "domain": "alicdn.com",
+        "languages": "zho",
+        "crawl": "CC-MAIN-2024-10",
+        "batch": "b1",
+    }
     rec.update(kw)
     return rec
 
@@ -19,16 +26,29 @@ def _record(i, **kw):
 def _write_jsonl(path, lines):
     with gzip.open(path, "wb") as handle:
         for line in lines:
-            handle.write((line if isinstance(line, bytes) else json.dumps(line, ensure_ascii=False).encode()) + b"\n")
+            handle.write(
+                (line if isinstance(line, bytes) else json.dumps(line, ensure_ascii=False).encode())
+                + b"\n"
+            )
 
 
 def _run(tmp_path, src, shard_size=3, num_batches=7, fmt="auto"):
     out = tmp_path / "part"
-    counts = P.partition(str(src), str(out), str(tmp_path / "drops.parquet"),
-                         str(tmp_path / "counts.json"), num_batches, shard_size, fmt)
+    counts = P.partition(
+        str(src),
+        str(out),
+        str(tmp_path / "drops.parquet"),
+        str(tmp_path / "counts.json"),
+        num_batches,
+        shard_size,
+        fmt,
+    )
     manifest = P.read_manifest(str(out))
-    frames = {(b, s): pl.read_parquet(out / b / f"{s}.parquet")
-              for b, shards in manifest.items() for s in shards}
+    frames = {
+        (b, s): pl.read_parquet(out / b / f"{s}.parquet")
+        for b, shards in manifest.items()
+        for s in shards
+    }
     return counts, manifest, frames, pl.read_parquet(tmp_path / "drops.parquet")
 
 
@@ -119,29 +139,44 @@ def test_no_input_line_can_stop_the_partition(tmp_path):
     """Hostile lines become recorded reasons; the rows around them are kept."""
     src = tmp_path / "hostile.jsonl.gz"
     deep = b'{"uid": "deep", "x": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"
-    _write_jsonl(src, [
-        b"\xef\xbb\xbf" + json.dumps(_record(0), ensure_ascii=False).encode(),  # BOM, first row
-        b'{"uid": "\\ud800", "url": "https://a.cn/1.jpg", "alt_text": "lone surrogate uid"}',
-        b'{"uid": "u2", "url": "https://a.cn/2.jpg", "alt_text": "x", "languages": "zh\\udfff"}',
-        b'{"uid": ' + b"9" * 5000 + b', "url": "https://a.cn/3.jpg", "alt_text": "huge int"}',
-        deep,
-        json.dumps(_record(5, uid="u" * 5000)).encode(),
-        json.dumps(_record(6)).encode(),
-    ])
+    _write_jsonl(
+        src,
+        [
+            b"\xef\xbb\xbf" + json.dumps(_record(0), ensure_ascii=False).encode(),  # BOM, first row
+            b'{"uid": "\\ud800", "url": "https://a.cn/1.jpg", "alt_text": "lone surrogate uid"}',
+            b'{"uid": "u2", "url": "https://a.cn/2.jpg", "alt_text": "x", "languages": "zh\\udfff"}',
+            b'{"uid": ' + b"9" * 5000 + b', "url": "https://a.cn/3.jpg", "alt_text": "huge int"}',
+            deep,
+            json.dumps(_record(5, uid="u" * 5000)).encode(),
+            json.dumps(_record(6)).encode(),
+        ],
+    )
     counts, _, frames, drops = _run(tmp_path, src)
     kept = sorted(u for f in frames.values() for u in f["uid"].to_list())
     assert kept == ["u0", "u6"]
-    assert sorted(drops["reason"].to_list()) == sorted([
-        "invalid_utf8:uid", "invalid_utf8:languages", "invalid_json", "invalid_json",
-        "uid_too_long"])
+    assert sorted(drops["reason"].to_list()) == sorted(
+        [
+            "invalid_utf8:uid",
+            "invalid_utf8:languages",
+            "invalid_json",
+            "invalid_json",
+            "uid_too_long",
+        ]
+    )
     assert drops["uid"].str.len_chars().max() <= 256
     assert counts["input"] == 7 == len(kept) + drops.height
 
 
 def test_a_float_uid_column_of_integers_is_read_as_integers(tmp_path):
     src = tmp_path / "floats.parquet"
-    pl.DataFrame({"uid": [1.0, None, 3.0], "url": [f"https://a.cn/{i}.jpg" for i in range(3)],
-                  "alt_text": ["一", "二", "三"], "batch": ["b1"] * 3}).write_parquet(src)
+    pl.DataFrame(
+        {
+            "uid": [1.0, None, 3.0],
+            "url": [f"https://a.cn/{i}.jpg" for i in range(3)],
+            "alt_text": ["一", "二", "三"],
+            "batch": ["b1"] * 3,
+        }
+    ).write_parquet(src)
     _, _, frames, drops = _run(tmp_path, src)
     uids = sorted(u for f in frames.values() for u in f["uid"].to_list())
     assert drops.height == 0 and uids[:2] == ["1", "3"] and len(uids) == 3

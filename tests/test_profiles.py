@@ -63,8 +63,9 @@ RULEGRAPH_EDGE = re.compile(r"^\s*(\d+) -> (\d+)\s*$", re.M)
 
 def rule_graph(workdir: Path) -> dict[str, set[str]]:
     """Rule -> the rules that consume its outputs, from `snakemake --rulegraph`."""
-    proc = run_snakemake(workdir, "--rulegraph", "--configfile",
-                         str(workdir / "config" / "bench.yaml"), timeout=300)
+    proc = run_snakemake(
+        workdir, "--rulegraph", "--configfile", str(workdir / "config" / "bench.yaml"), timeout=300
+    )
     names = dict(RULEGRAPH_NODE.findall(proc.stdout))
     graph: dict[str, set[str]] = {name: set() for name in names.values()}
     for source, target in RULEGRAPH_EDGE.findall(proc.stdout):
@@ -96,7 +97,9 @@ def test_groups_are_closed_chains_of_the_rule_graph(tmp_path):
         between = {rule for rule in after - members if downstream(graph, {rule}) & members}
         assert not between, f"group {group}: {sorted(between)} sit between its members"
         # One chain: every member but the first consumes another member's output.
-        assert len(members - after) == 1, f"group {group} has several first steps: {members - after}"
+        assert len(members - after) == 1, (
+            f"group {group} has several first steps: {members - after}"
+        )
 
 
 def test_slurm_profile_site_settings_sit_in_one_place():
@@ -120,7 +123,10 @@ def test_every_slurm_job_gets_a_runtime_and_memory(rules):
     for name, rule in rules.items():
         if rule["norun"]:
             continue
-        resources = {**profile["default-resources"], **profile.get("set-resources", {}).get(name, {})}
+        resources = {
+            **profile["default-resources"],
+            **profile.get("set-resources", {}).get(name, {}),
+        }
         assert resources.get("runtime") and resources.get("mem_mb"), name
 
 
@@ -148,8 +154,12 @@ def test_dry_run_from_scratch_with_the_local_profile(tmp_path):
     workdir = make_workdir(tmp_path / "wf")
     proc = subprocess.run(
         [sys.executable, "-m", "snakemake", "-n", "--profile", "profiles/local"],
-        cwd=workdir, capture_output=True, text=True, timeout=300,
-        env={**os.environ, "PYTHONPATH": str(ROOT)})
+        cwd=workdir,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     out = proc.stdout + proc.stderr
     assert "partition_input" in out and "Using profile profiles/local" in out

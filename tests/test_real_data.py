@@ -19,8 +19,10 @@ def tables():
 
 
 def test_labels_cover_the_sets_the_issue_names():
-    counts = {name: (real_sets.load(name)["label_source"] == "sample").sum()
-              for name in ("news", "weibo", "wukong")}
+    counts = {
+        name: (real_sets.load(name)["label_source"] == "sample").sum()
+        for name in ("news", "weibo", "wukong")
+    }
     assert counts["news"] == real_sets.load("news").height == 1504
     assert counts["weibo"] >= 600 and counts["wukong"] >= 1500
 
@@ -45,8 +47,12 @@ def test_every_caption_filter_is_precise_on_labelled_rows(tables):
         assert wrong <= max(1, 0.10 * row["labelled_drops"]), row
     nouns = sum(t.filter(pl.col("step") == "nouns").height for t in tables.values())
     assert nouns <= 10
-    assert set(precision["step"]) >= {"partition", "source_reliability", "text_constraints",
-                                      "text_content_safety"}
+    assert set(precision["step"]) >= {
+        "partition",
+        "source_reliability",
+        "text_constraints",
+        "text_content_safety",
+    }
 
 
 def test_page_furniture_goes_before_the_download_with_its_reason(tables):
@@ -86,8 +92,9 @@ def test_every_image_filter_keeps_every_danqing_image():
     assert len(paths) == 30
     items = [(p.stem, p.read_bytes()) for p in paths]
     metrics = metrics_frame(items, processes=1)
-    frame = metrics.with_columns(original_width=pl.col("img_width"),
-                                 original_height=pl.col("img_height"))
+    frame = metrics.with_columns(
+        original_width=pl.col("img_width"), original_height=pl.col("img_height")
+    )
     for step in ("image_geometry", "low_textual_images", "blurry_images", "image_entropy"):
         result = getattr(image, step)(frame, FILTERS[step])
         assert result.dropped.height == 0, (step, result.dropped.rows())
@@ -122,8 +129,9 @@ def test_cn_detect_separates_chinese_from_japanese_korean_and_english():
     found = {lang for lang, _ in catalogs}
     if not {"ja", "ko", "zh", "en"} <= found:
         pytest.skip(f"gettext catalogs of ja/ko/zh/en not installed here (found {sorted(found)})")
-    table = languages.confusion(languages.caption_texts(300) + catalogs,
-                                FILTERS["cn_detect"]["min_confidence"])
+    table = languages.confusion(
+        languages.caption_texts(300) + catalogs, FILTERS["cn_detect"]["min_confidence"]
+    )
     kept = dict(zip(table["language"], table["kept_as_chinese"], strict=True))
     assert kept["zh-caption"] >= 0.99 and kept["zh"] >= 0.98
     # Japanese strings of kanji and a single の are read as Chinese (2.8-3.3%).

@@ -27,8 +27,12 @@ def real_images() -> list[tuple[str, bytes]]:
     """Photos that ship inside the installed wheels: JPEG files as they are, PNG files as they
     are and re-encoded to JPEG (the download stage stores either)."""
     out = []
-    for path in [MPL_DATA / "grace_hopper.jpg", SKIMAGE_DATA / "rocket.jpg",
-                 SKIMAGE_DATA / "retina.jpg", SKIMAGE_DATA / "hubble_deep_field.jpg"]:
+    for path in [
+        MPL_DATA / "grace_hopper.jpg",
+        SKIMAGE_DATA / "rocket.jpg",
+        SKIMAGE_DATA / "retina.jpg",
+        SKIMAGE_DATA / "hubble_deep_field.jpg",
+    ]:
         out.append((path.name, path.read_bytes()))
     for name in ("astronaut.png", "chelsea.png", "coffee.png", "camera.png"):
         data = (SKIMAGE_DATA / name).read_bytes()
@@ -52,17 +56,32 @@ def image_store(tmp_path: Path, n_tars: int = 2):
             info.size = len(data)
             tar.addfile(info, io.BytesIO(data))
         width, height = Image.open(io.BytesIO(data)).size
-        rows.append({
-            "uid": f"u{i:03d}" if i % 3 else f"cc/{i}.x",  # some uids are not file-name safe
-            "url": f"https://img.example.cn/{name}", "alt_text": f"真实图片 {name} 第{i}张",
-            "alt_text_raw": f"真实图片 {name} 第{i}张!!", "page_url": "https://www.example.cn/",
-            "domain": "example.cn", "languages": "zho", "crawl": "CC-MAIN-2024-10", "batch": "b1",
-            "words": f"真实 图片 {i}", "word_count": 3, "chinese_score": 0.9 - i / 100,
-            "text_safety_score": None, "image_tar": str(tar_path), "image_member": member,
-            "original_width": width, "original_height": height, "width": width, "height": height,
-            "image_sha256": hashlib.sha256(data).hexdigest(), "image_format": name.rsplit(".", 1)[1],
-            "img_blur": 1500.0 + i,
-        })
+        rows.append(
+            {
+                "uid": f"u{i:03d}" if i % 3 else f"cc/{i}.x",  # some uids are not file-name safe
+                "url": f"https://img.example.cn/{name}",
+                "alt_text": f"真实图片 {name} 第{i}张",
+                "alt_text_raw": f"真实图片 {name} 第{i}张!!",
+                "page_url": "https://www.example.cn/",
+                "domain": "example.cn",
+                "languages": "zho",
+                "crawl": "CC-MAIN-2024-10",
+                "batch": "b1",
+                "words": f"真实 图片 {i}",
+                "word_count": 3,
+                "chinese_score": 0.9 - i / 100,
+                "text_safety_score": None,
+                "image_tar": str(tar_path),
+                "image_member": member,
+                "original_width": width,
+                "original_height": height,
+                "width": width,
+                "height": height,
+                "image_sha256": hashlib.sha256(data).hexdigest(),
+                "image_format": name.rsplit(".", 1)[1],
+                "img_blur": 1500.0 + i,
+            }
+        )
     return pl.DataFrame(rows), dict(images)
 
 
@@ -80,12 +99,18 @@ def readers():
         from danqing.images.store import read_images, read_images_in_order
     except ImportError:
         return out
-    return out + [pytest.param(read_images, id="danqing.images.store"),
-                  pytest.param(read_images_in_order, id="in_order")]
+    return out + [
+        pytest.param(read_images, id="danqing.images.store"),
+        pytest.param(read_images_in_order, id="in_order"),
+    ]
 
 
-CARD_CFG = {"license": "cc-by-4.0", "pretty_name": "DanQing test", "tags": ["chinese"],
-            "task_categories": ["image-to-text", "text-to-image"]}
+CARD_CFG = {
+    "license": "cc-by-4.0",
+    "pretty_name": "DanQing test",
+    "tags": ["chinese"],
+    "task_categories": ["image-to-text", "text-to-image"],
+}
 TABLE_MD = "| Stage | Steps |\n|---|---|\n|  | Final image-text pairs |\n"
 
 
@@ -94,9 +119,18 @@ def build_release(tmp_path, frame, reader, images=True, tar_samples=3, parquet_r
     records = []
     for k, shard in enumerate(shards):
         part = tmp_path / "parts" / "b1" / f"s{k:05d}"
-        records.append(release.write_part(
-            shard, f"{part}.parquet", f"{part}.json", f"{part}.wds" if images else None,
-            prefix=f"b1-s{k:05d}", tar_samples=tar_samples, tar_max_bytes=10**9, read_images=reader))
+        records.append(
+            release.write_part(
+                shard,
+                f"{part}.parquet",
+                f"{part}.json",
+                f"{part}.wds" if images else None,
+                prefix=f"b1-s{k:05d}",
+                tar_samples=tar_samples,
+                tar_max_bytes=10**9,
+                read_images=reader,
+            )
+        )
     out = tmp_path / "dataset"
     manifest = release.assemble(records, out, parquet_rows=parquet_rows, images=images)
     release.write_manifest(manifest, out / "manifest.json")
@@ -122,7 +156,8 @@ def test_round_trip_every_tar_key_has_its_row_and_sha256(tmp_path, reader):
     tars = sorted((out / "webdataset").glob("train-*.tar"))
     n = frame.height
     assert [p.name for p in parquet_files] == [
-        f"train-{i:05d}-of-{-(-n // 4):05d}.parquet" for i in range(-(-n // 4))]
+        f"train-{i:05d}-of-{-(-n // 4):05d}.parquet" for i in range(-(-n // 4))
+    ]
     assert len(tars) > 2 and all(t.name.endswith(f"-of-{len(tars):05d}.tar") for t in tars)
     rows = pl.concat([pl.read_parquet(p) for p in parquet_files])
     assert rows.height == n and rows["uid"].n_unique() == n
@@ -161,8 +196,9 @@ def test_webdataset_reads_the_tars(tmp_path):
     sizes = dict(zip(rows["key"], zip(rows["width"], rows["height"], strict=True), strict=True))
     urls = [str(p) for p in sorted((out / "webdataset").glob("*.tar"))]
     count = 0
-    for key, image, caption in wds.WebDataset(urls, shardshuffle=False).decode("pil").to_tuple(
-            "__key__", "jpg;png", "txt"):
+    for key, image, caption in (
+        wds.WebDataset(urls, shardshuffle=False).decode("pil").to_tuple("__key__", "jpg;png", "txt")
+    ):
         assert image.size == sizes[key]
         assert caption == rows.filter(pl.col("key") == key)["alt_text"][0]
         count += 1
@@ -171,31 +207,59 @@ def test_webdataset_reads_the_tars(tmp_path):
 
 def test_a_changed_or_missing_image_is_an_error(tmp_path):
     frame, _ = image_store(tmp_path)
-    bad = frame.with_columns(pl.when(pl.col("uid") == "u001").then(pl.lit("0" * 64))
-                             .otherwise(pl.col("image_sha256")).alias("image_sha256"))
+    bad = frame.with_columns(
+        pl.when(pl.col("uid") == "u001")
+        .then(pl.lit("0" * 64))
+        .otherwise(pl.col("image_sha256"))
+        .alias("image_sha256")
+    )
     with pytest.raises(release.ReleaseError, match="u001"):
-        release.write_part(bad, tmp_path / "p.parquet", tmp_path / "p.json", tmp_path / "p.wds",
-                           read_images=tar_reader)
+        release.write_part(
+            bad,
+            tmp_path / "p.parquet",
+            tmp_path / "p.json",
+            tmp_path / "p.wds",
+            read_images=tar_reader,
+        )
 
     def losing_reader(f):
         return (item for item in tar_reader(f) if item[0] != "u002")
 
     with pytest.raises(release.ReleaseError, match="no image"):
-        release.write_part(frame, tmp_path / "p.parquet", tmp_path / "p.json", tmp_path / "p.wds",
-                           read_images=losing_reader)
+        release.write_part(
+            frame,
+            tmp_path / "p.parquet",
+            tmp_path / "p.json",
+            tmp_path / "p.wds",
+            read_images=losing_reader,
+        )
     assert not (tmp_path / "p.wds").exists() and not (tmp_path / "p.parquet").exists()
 
 
 def test_tar_size_limit_and_byte_identical_rerun(tmp_path):
     frame, images = image_store(tmp_path)
     biggest = max(len(d) for d in images.values())
-    a = release.write_part(frame, tmp_path / "a.parquet", tmp_path / "a.json", tmp_path / "a.wds",
-                           tar_samples=100, tar_max_bytes=biggest * 2, read_images=tar_reader)
+    a = release.write_part(
+        frame,
+        tmp_path / "a.parquet",
+        tmp_path / "a.json",
+        tmp_path / "a.wds",
+        tar_samples=100,
+        tar_max_bytes=biggest * 2,
+        read_images=tar_reader,
+    )
     assert len(a["tars"]) > 1 and sum(t["rows"] for t in a["tars"]) == frame.height
     for t in a["tars"]:
         assert t["rows"] == 1 or t["bytes"] <= biggest * 2 + 20 * 1024
-    b = release.write_part(frame, tmp_path / "b.parquet", tmp_path / "b.json", tmp_path / "b.wds",
-                           tar_samples=100, tar_max_bytes=biggest * 2, read_images=tar_reader)
+    b = release.write_part(
+        frame,
+        tmp_path / "b.parquet",
+        tmp_path / "b.json",
+        tmp_path / "b.wds",
+        tar_samples=100,
+        tar_max_bytes=biggest * 2,
+        read_images=tar_reader,
+    )
     assert [t["sha256"] for t in a["tars"]] == [t["sha256"] for t in b["tars"]]
 
 
@@ -241,9 +305,16 @@ def test_tars_are_byte_identical_whatever_order_the_downloads_stored_images_in(t
 
 
 def test_text_only_release_and_its_card(tmp_path):
-    frame = pl.DataFrame({"uid": [f"u{i}" for i in range(7)], "url": ["http://x.cn/a.jpg"] * 7,
-                          "alt_text": ["中文标题"] * 7, "domain": ["x.cn"] * 7,
-                          "words": ["中文 标题"] * 7, "text_entropy": np.linspace(0.1, 0.7, 7)})
+    frame = pl.DataFrame(
+        {
+            "uid": [f"u{i}" for i in range(7)],
+            "url": ["http://x.cn/a.jpg"] * 7,
+            "alt_text": ["中文标题"] * 7,
+            "domain": ["x.cn"] * 7,
+            "words": ["中文 标题"] * 7,
+            "text_entropy": np.linspace(0.1, 0.7, 7),
+        }
+    )
     out, manifest = build_release(tmp_path, frame, reader=None, images=False, parquet_rows=5)
     assert not (out / "webdataset").exists()
     assert manifest["webdataset_files"] == 0 and manifest["parquet_files"] == 2
@@ -263,8 +334,12 @@ def test_card_with_images_tells_how_to_load_both_formats(tmp_path):
     text = card.render(manifest, TABLE_MD, None, {**CARD_CFG, "license": "other"})
     header = yaml.safe_load(text.split("---\n")[1])
     assert header["license"] == "other"
-    assert header["configs"] == [{"config_name": "default", "data_files": [
-        {"split": "train", "path": "data/train-*.parquet"}]}]
+    assert header["configs"] == [
+        {
+            "config_name": "default",
+            "data_files": [{"split": "train", "path": "data/train-*.parquet"}],
+        }
+    ]
     n_tars = manifest["webdataset_files"]
     pattern = f"webdataset/train-{{00000..{n_tars - 1:05d}}}-of-{n_tars:05d}.tar"
     assert pattern in text and "Text only" not in text
@@ -274,8 +349,16 @@ def test_card_with_images_tells_how_to_load_both_formats(tmp_path):
     assert expanded == [f["path"] for f in manifest["files"] if f["kind"] == "webdataset"]
 
 
-@pytest.mark.parametrize("n, label", [(0, "n<1K"), (999, "n<1K"), (1000, "1K<n<10K"),
-                                      (99_892_381, "10M<n<100M"), (10**9, "1B<n<10B")])
+@pytest.mark.parametrize(
+    "n, label",
+    [
+        (0, "n<1K"),
+        (999, "n<1K"),
+        (1000, "1K<n<10K"),
+        (99_892_381, "10M<n<100M"),
+        (10**9, "1B<n<10B"),
+    ],
+)
 def test_size_category(n, label):
     assert release.size_category(n) == label
 
@@ -292,11 +375,13 @@ def test_the_card_loads_with_the_datasets_library(tmp_path, monkeypatch):
     (out / "README.md").write_text(text, encoding="utf-8")
     cache = str(tmp_path / "hf-cache")
     for config in yaml.safe_load(text.split("---\n")[1])["configs"]:
-        loaded = datasets.load_dataset(str(out), config["config_name"], split="train",
-                                       cache_dir=cache)
+        loaded = datasets.load_dataset(
+            str(out), config["config_name"], split="train", cache_dir=cache
+        )
         assert loaded.num_rows == frame.height
         assert sorted(loaded["uid"]) == sorted(frame["uid"])
-    tars = datasets.load_dataset("webdataset", data_files=str(out / "webdataset" / "*.tar"),
-                                 split="train", cache_dir=cache)
+    tars = datasets.load_dataset(
+        "webdataset", data_files=str(out / "webdataset" / "*.tar"), split="train", cache_dir=cache
+    )
     assert tars.num_rows == frame.height
     assert sorted(tars["__key__"]) == sorted(release.sample_key(u) for u in frame["uid"])

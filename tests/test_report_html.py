@@ -39,14 +39,20 @@ def chromium_binary() -> str:
     if found:
         return found
     if os.geteuid() != 0 or not shutil.which("apt-get"):
-        pytest.skip("Chromium is not installed and apt-get cannot install it here (`make browser` "
-                    "installs Debian's chromium package)")
+        pytest.skip(
+            "Chromium is not installed and apt-get cannot install it here (`make browser` "
+            "installs Debian's chromium package)"
+        )
     env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
-    for cmd in (["apt-get", "update", "-qq"],
-                ["apt-get", "install", "-y", "-qq", "--no-install-recommends", "chromium"]):
+    for cmd in (
+        ["apt-get", "update", "-qq"],
+        ["apt-get", "install", "-y", "-qq", "--no-install-recommends", "chromium"],
+    ):
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=env)
         if proc.returncode != 0:
-            pytest.skip(f"could not install Debian's chromium ({' '.join(cmd)}): {proc.stderr[-500:]}")
+            pytest.skip(
+                f"could not install Debian's chromium ({' '.join(cmd)}): {proc.stderr[-500:]}"
+            )
     found = shutil.which("chromium")
     if not found:
         pytest.skip("apt-get installed chromium, but no `chromium` command is on PATH")
@@ -69,22 +75,46 @@ class Browser:
 
         self._stderr = open(user_data_dir.parent / "chromium.stderr", "wb")  # noqa: SIM115
         self.proc = subprocess.Popen(
-            [binary, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-             "--no-first-run", "--disable-background-networking", "--disable-component-update",
-             "--disable-sync", "--disable-dev-shm-usage", f"--user-data-dir={user_data_dir}",
-             "--remote-debugging-pipe", f"--window-size={width},{height}", "about:blank"],
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=self._stderr,
-            preexec_fn=wire_fds, close_fds=False)
+            [
+                binary,
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-quic",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--disable-dev-shm-usage",
+                f"--user-data-dir={user_data_dir}",
+                "--remote-debugging-pipe",
+                f"--window-size={width},{height}",
+                "about:blank",
+            ],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=self._stderr,
+            preexec_fn=wire_fds,
+            close_fds=False,
+        )
         os.close(to_browser_r)
         os.close(from_browser_w)
         self._buffer = b""
         self._next_id = 0
         self.events: list[dict] = []
         target = self.call("Target.createTarget", url="about:blank")["targetId"]
-        self.session = self.call("Target.attachToTarget", targetId=target, flatten=True)["sessionId"]
+        self.session = self.call("Target.attachToTarget", targetId=target, flatten=True)[
+            "sessionId"
+        ]
         self.call("Page.enable", session=True)
-        self.call("Emulation.setDeviceMetricsOverride", session=True, width=width, height=height,
-                  deviceScaleFactor=1, mobile=False)
+        self.call(
+            "Emulation.setDeviceMetricsOverride",
+            session=True,
+            width=width,
+            height=height,
+            deviceScaleFactor=1,
+            mobile=False,
+        )
 
     def _read_message(self, deadline: float) -> dict:
         while b"\0" not in self._buffer:
@@ -124,8 +154,14 @@ class Browser:
             self.events.append(self._read_message(deadline))
 
     def evaluate(self, expression: str, timeout: float = 60):
-        result = self.call("Runtime.evaluate", session=True, timeout=timeout,
-                           expression=expression, returnByValue=True, awaitPromise=True)
+        result = self.call(
+            "Runtime.evaluate",
+            session=True,
+            timeout=timeout,
+            expression=expression,
+            returnByValue=True,
+            awaitPromise=True,
+        )
         if "exceptionDetails" in result:
             raise RuntimeError(f"{expression[:100]}: {result['exceptionDetails']}")
         return result["result"].get("value")
@@ -191,8 +227,9 @@ PREVIOUS = "app.state.resultPath || null"
 
 @pytest.fixture(scope="module")
 def report_run(tmp_path_factory):
-    workdir = make_workdir(tmp_path_factory.mktemp("report") / "wf",
-                           {"demo": {"rows": 700}, "steps": REPORT_STEPS})
+    workdir = make_workdir(
+        tmp_path_factory.mktemp("report") / "wf", {"demo": {"rows": 700}, "steps": REPORT_STEPS}
+    )
     if not (workdir / "report").exists():  # the captions and workflow description
         (workdir / "report").symlink_to(ROOT / "report")
     snakefile = (ROOT / "Snakefile").read_text()
@@ -218,28 +255,45 @@ def test_default_targets_release_and_figures(report_run):
     figures = report_run / "results" / "figures"
     # Text-only run: no embeddings, no masked LM configured, so no Figs. 4b, 6, 7.
     assert sorted(p.name for p in figures.glob("*.png")) == [
-        "fig11_wordcloud.png", "fig2_data_characteristics.png", "fig4a_semantic_density.png"]
+        "fig11_wordcloud.png",
+        "fig2_data_characteristics.png",
+        "fig4a_semantic_density.png",
+    ]
     # The numbers CSVs match the final shards they were made from.
     domains = pl.read_csv(figures / "table7_top_domains.csv")
     counts = final["domain"].value_counts()
     assert dict(zip(domains["source_domain"], domains["total_count"], strict=True)) == {
-        d: c for d, c in zip(counts["domain"], counts["count"], strict=True) if d in set(domains["source_domain"])}
-    assert domains["total_count"].to_list() == sorted(counts["count"].to_list(), reverse=True)[:domains.height]
+        d: c
+        for d, c in zip(counts["domain"], counts["count"], strict=True)
+        if d in set(domains["source_domain"])
+    }
+    assert (
+        domains["total_count"].to_list()
+        == sorted(counts["count"].to_list(), reverse=True)[: domains.height]
+    )
     lengths = pl.read_csv(figures / "fig2_data_characteristics.csv").filter(
-        pl.col("panel") == "caption_words")
+        pl.col("panel") == "caption_words"
+    )
     assert lengths["count"].sum() == final.height
     by_length = final["word_count"].value_counts()
-    assert {int(k): v for k, v in zip(lengths["bin_left"], lengths["count"], strict=True) if v} == dict(
-        zip(by_length["word_count"], by_length["count"], strict=True))
+    assert {
+        int(k): v for k, v in zip(lengths["bin_left"], lengths["count"], strict=True) if v
+    } == dict(zip(by_length["word_count"], by_length["count"], strict=True))
 
 
 def test_report_zip_holds_every_registered_file(report_run):
     with zipfile.ZipFile(report_run / "results" / "report.zip") as archive:
         names = archive.namelist()
     assert any(n.endswith("report.html") for n in names)
-    for wanted in ("fig2_data_characteristics.png", "fig4a_semantic_density.png",
-                   "fig11_wordcloud.png", "table7_top_domains.html", "filtration_table.html",
-                   "drop_reasons.html", "release_files.html"):
+    for wanted in (
+        "fig2_data_characteristics.png",
+        "fig4a_semantic_density.png",
+        "fig11_wordcloud.png",
+        "table7_top_domains.html",
+        "filtration_table.html",
+        "drop_reasons.html",
+        "release_files.html",
+    ):
         assert any(n.endswith(wanted) for n in names), wanted
 
 
@@ -250,12 +304,16 @@ def test_report_renders_every_figure_in_chromium(report_run, tmp_path):
     browser = Browser(binary, profile)
     try:
         browser.open((report_run / "results" / "report.html").resolve().as_uri())
-        browser.wait_for("typeof app !== 'undefined' && document.querySelectorAll('nav a').length > 5")
+        browser.wait_for(
+            "typeof app !== 'undefined' && document.querySelectorAll('nav a').length > 5"
+        )
         registered = browser.evaluate("""JSON.stringify(Object.fromEntries(Object.entries(results)
             .map(([path, r]) => [path, r.mime_type])))""")
         registered = json.loads(registered)
-        tree = json.loads(browser.evaluate("""JSON.stringify(Object.fromEntries(
-            Object.entries(categories).map(([c, subs]) => [c, Object.keys(subs)])))"""))
+        tree = json.loads(
+            browser.evaluate("""JSON.stringify(Object.fromEntries(
+            Object.entries(categories).map(([c, subs]) => [c, Object.keys(subs)])))""")
+        )
         assert "1. Filtration (Sec. 3.2)" in tree and "2. Data characteristics (Sec. 3.3)" in tree
 
         shown: dict[str, list] = {}
@@ -271,7 +329,8 @@ def test_report_renders_every_figure_in_chromium(report_run, tmp_path):
                     previous = browser.evaluate(PREVIOUS)
                     browser.evaluate(f"{CLICK_EYE}({i})")
                     path = browser.wait_for(
-                        f"app.state.resultPath !== {json.dumps(previous)} && app.state.resultPath")
+                        f"app.state.resultPath !== {json.dumps(previous)} && app.state.resultPath"
+                    )
                     shown[path] = browser.wait_for(f"{SHOWN}({json.dumps(path)})")
                     if path.endswith("fig11_wordcloud.png"):
                         screenshot = browser.screenshot()

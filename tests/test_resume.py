@@ -25,8 +25,13 @@ pytestmark = pytest.mark.e2e
 # A text step, download, the image metric and embedding jobs, and both dedup levels: each kind of
 # job a kill can interrupt. The demo rows lose their batch so that the partition makes 2 batches
 # of one shard (fewer jobs than the demo's 7 batches, the same kinds).
-STEPS = ["text_constraints", "download_images", "image_geometry", "semantic_dedup",
-         "cross_batch_dedup"]
+STEPS = [
+    "text_constraints",
+    "download_images",
+    "image_geometry",
+    "semantic_dedup",
+    "cross_batch_dedup",
+]
 TARGETS = ["results/report/filtration_table.csv", "results/report/drop_reasons.parquet"]
 ROWS = 160
 
@@ -37,14 +42,21 @@ def overrides(port: int) -> dict:
         "partition": {"num_batches": 2, "shard_size": 100},
         "steps": STEPS,
         # Small tars: a shard's download is several resumable parts.
-        "filters": {"download_images": {"processes": 1, "thread_count": 8, "timeout": 6,
-                                        "samples_per_tar": 10}},
+        "filters": {
+            "download_images": {
+                "processes": 1,
+                "thread_count": 8,
+                "timeout": 6,
+                "samples_per_tar": 10,
+            }
+        },
     }
 
 
 def _counts_done(n):
     def reached(workdir: Path) -> bool:
         return len(glob.glob(str(workdir / "results/steps/*/*/*.counts.json"))) >= n
+
     reached.__name__ = f"after_{n}_step_jobs"
     return reached
 
@@ -63,11 +75,27 @@ KILL_POINTS = [_counts_done(1), _mid_download, _mid_embedding]
 
 def kill_when(workdir: Path, reached, timeout: float = 300) -> None:
     """Start snakemake in its own process group and SIGKILL the whole group once `reached`."""
-    cmd = [sys.executable, "-m", "snakemake", "--cores", "2", "--directory", str(workdir),
-           "--snakefile", str(workdir / "Snakefile"), *TARGETS,
-           "--configfile", str(workdir / "config" / "test.yaml")]
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            start_new_session=True, env=dict(os.environ, PYTHONPATH=str(ROOT)))
+    cmd = [
+        sys.executable,
+        "-m",
+        "snakemake",
+        "--cores",
+        "2",
+        "--directory",
+        str(workdir),
+        "--snakefile",
+        str(workdir / "Snakefile"),
+        *TARGETS,
+        "--configfile",
+        str(workdir / "config" / "test.yaml"),
+    ]
+    proc = subprocess.Popen(
+        cmd,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+        env=dict(os.environ, PYTHONPATH=str(ROOT)),
+    )
     deadline = time.monotonic() + timeout
     try:
         while not reached(workdir):
@@ -95,7 +123,8 @@ def outputs(workdir: Path) -> dict[str, pl.DataFrame]:
         emb = read_embeddings(path)
         order = np.argsort(emb.uids)
         frames[os.path.relpath(path, workdir)] = pl.DataFrame(
-            {"uid": np.asarray(emb.uids)[order], "image": emb.image[order].astype(np.float32)})
+            {"uid": np.asarray(emb.uids)[order], "image": emb.image[order].astype(np.float32)}
+        )
     frames["filtration_table.csv"] = pl.read_csv(workdir / "results/report/filtration_table.csv")
     return frames
 
@@ -124,8 +153,9 @@ def test_killed_run_resumes_to_identical_outputs(server, reference, tmp_path, re
     workdir = new_workdir(tmp_path / "wf", server.port)
     kill_when(workdir, reached)
     # Whatever the kill left behind, no temporary file sits where an output is expected.
-    leftovers = [p for p in glob.glob(str(workdir / "results/**/*"), recursive=True)
-                 if p.endswith(".tmp")]
+    leftovers = [
+        p for p in glob.glob(str(workdir / "results/**/*"), recursive=True) if p.endswith(".tmp")
+    ]
     for path in leftovers:
         assert Path(path).name.startswith("."), path
     # What a user does after a crash: release the stale lock, then resume.

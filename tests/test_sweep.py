@@ -41,7 +41,10 @@ def test_run_frames_read_the_step_outputs(wukong, tmp_path):
 
     frame = registry()["text_constraints"](
         sweep.sample_frames(wukong.head(200), FILTERS)["text_constraints"][0].drop(
-            "words", "word_count"), FILTERS["text_constraints"])
+            "words", "word_count"
+        ),
+        FILTERS["text_constraints"],
+    )
     result = registry()["unk_tokens"](frame.kept, FILTERS["unk_tokens"])
     write_parquet(result.kept, tmp_path / "steps/unk_tokens/b1/s00000.parquet")
     write_parquet(result.dropped, tmp_path / "steps/unk_tokens/b1/s00000.drops.parquet")

@@ -23,7 +23,11 @@ def test_table_rows_follow_table6_definitions():
     assert rows["collected"]["Left Data Num"] == 100
     lc = rows["language_control"]
     assert (lc["Left Data Num"], lc["Stage Filter %"], lc["Total Filter %"], lc["Left %"]) == (
-        80, 20.0, 20.0, 80.0)
+        80,
+        20.0,
+        20.0,
+        80.0,
+    )
     assert rows["font_conversion"]["Stage Filter %"] == 0.0
     assert rows["font_conversion"]["Transformed"] == 8
     assert rows["nouns"]["Stage Filter %"] == pytest.approx(6.25)
@@ -54,8 +58,16 @@ def test_counts_record_enforces_input_equals_kept_plus_dropped():
 
 def test_not_run_steps_are_explained_in_the_table():
     partition = {"input": 10, "kept": 10}
-    rec = counts_record("language_control", "b1", "s0", 10, 10, 0, status="not_run",
-                        note="no image-text model configured")
+    rec = counts_record(
+        "language_control",
+        "b1",
+        "s0",
+        10,
+        10,
+        0,
+        status="not_run",
+        note="no image-text model configured",
+    )
     t = table.build(partition, [rec], ["language_control"])
     assert "no image-text model configured" in table.to_markdown(t)
 
@@ -65,6 +77,7 @@ def test_an_empty_input_gives_a_table_of_zeros():
     result = table.build(partition, [], ["language_control", "text_safety"])
     assert result["Left Data Num"].to_list() == [0, 0, 0, 0]
     assert result.filter(pl.col("step") == "language_control")["Note"][0] == (
-        "no rows reached this step")
+        "no rows reached this step"
+    )
     with pytest.raises(ValueError, match="no counts records for step language_control"):
         table.build({**partition, "kept": 3, "input": 3}, [], ["language_control"])

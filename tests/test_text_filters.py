@@ -35,13 +35,23 @@ def test_language_control_needs_the_zho_tag():
 
 
 def test_text_safety_lexicon_matches_through_spacing_and_width(tmp_path):
-    df = pairs(["正常的风景照片", "网上 赌-场 真人荷官", "ＡＶ女优写真", "警方破获卖淫嫖娼案件",
-                "雨宫琴音 步兵 作品番号"])
+    df = pairs(
+        [
+            "正常的风景照片",
+            "网上 赌-场 真人荷官",
+            "ＡＶ女优写真",
+            "警方破获卖淫嫖娼案件",
+            "雨宫琴音 步兵 作品番号",
+        ]
+    )
     result = source.text_safety(df, CFG["text_safety"])
     # News about a crime is content; the offer of the service is not.
     assert kept_texts(result) == ["正常的风景照片", "警方破获卖淫嫖娼案件"]
     assert result.dropped["reason"].to_list() == [
-        "unsafe_lexicon:gambling", "unsafe_lexicon:porn", "unsafe_lexicon:porn"]
+        "unsafe_lexicon:gambling",
+        "unsafe_lexicon:porn",
+        "unsafe_lexicon:porn",
+    ]
     with pytest.raises(ValueError, match="lexicon, a fasttext_model"):
         source.text_safety(df, {**CFG["text_safety"], "lexicon": None})
 
@@ -63,12 +73,20 @@ def test_lexicon_regex_terms_and_bad_lines(tmp_path):
 
 def test_text_safety_with_a_real_fasttext_classifier(tmp_path):
     unsafe = ["在线 赌场 下注 赢钱", "成人 视频 免费 观看", "赌博 网站 充值 返利", "裸聊 直播 约会"]
-    safe = ["西湖 风景 秋天 游客", "红烧肉 家常 做法 美味", "新款 连衣裙 夏季 女装", "北京 地铁 新线 开通"]
-    lines = [f"__label__unsafe {t}" for t in unsafe] * 20 + [f"__label__safe {t}" for t in safe] * 20
+    safe = [
+        "西湖 风景 秋天 游客",
+        "红烧肉 家常 做法 美味",
+        "新款 连衣裙 夏季 女装",
+        "北京 地铁 新线 开通",
+    ]
+    lines = [f"__label__unsafe {t}" for t in unsafe] * 20 + [
+        f"__label__safe {t}" for t in safe
+    ] * 20
     train = tmp_path / "train.txt"
     train.write_text("\n".join(lines) + "\n")
-    model = fasttext.train_supervised(str(train), epoch=20, lr=0.2, wordNgrams=1, dim=16,
-                                      minCount=1, seed=1, thread=1)
+    model = fasttext.train_supervised(
+        str(train), epoch=20, lr=0.2, wordNgrams=1, dim=16, minCount=1, seed=1, thread=1
+    )
     path = tmp_path / "safety.bin"
     model.save_model(str(path))
     cfg = {**CFG["text_safety"], "lexicon": None, "fasttext_model": str(path), "threshold": 0.5}
@@ -84,31 +102,47 @@ def test_text_safety_with_a_real_fasttext_classifier(tmp_path):
 
 
 def test_source_reliability_matches_parent_domains_on_label_boundaries():
-    df = pairs(["a", "b", "c", "d"],
-               url=["http://img.dummyimage.com/1.png", "http://notdummyimage.com/2.png",
-                    "http://img.alicdn.com/3.jpg", "http://img.alicdn.com/4.jpg"],
-               page_url=["https://x.cn", "https://y.cn", "https://www.placeholder.com/a", None],
-               domain=["dummyimage.com", "notdummyimage.com", "alicdn.com", "alicdn.com"])
+    df = pairs(
+        ["a", "b", "c", "d"],
+        url=[
+            "http://img.dummyimage.com/1.png",
+            "http://notdummyimage.com/2.png",
+            "http://img.alicdn.com/3.jpg",
+            "http://img.alicdn.com/4.jpg",
+        ],
+        page_url=["https://x.cn", "https://y.cn", "https://www.placeholder.com/a", None],
+        domain=["dummyimage.com", "notdummyimage.com", "alicdn.com", "alicdn.com"],
+    )
     result = source.source_reliability(df, CFG["source_reliability"])
     assert result.kept["uid"].to_list() == ["u1", "u3"]
-    assert result.dropped["value"].to_list() == ["domain:dummyimage.com", "page:www.placeholder.com"]
+    assert result.dropped["value"].to_list() == [
+        "domain:dummyimage.com",
+        "page:www.placeholder.com",
+    ]
 
 
 def test_source_reliability_drops_logos_and_icons_by_their_url_path():
-    urls = ["https://static.ws.126.net/f2e/news/res/channel_logo_new/news.png",
-            "http://mat1.gtimg.com/pingjs/ext2020/dcom/article_logo.png",
-            "https://n.netease.com/ucenter_old/data/avatar/000/79/73/56_avatar_small.jpg",
-            "https://comment.sinaimg.cn/emoji/default/face_sina_102.png",
-            "https://bbs.example.cn/static/image/stamp/011.small.gif",
-            # content images, also when the host or a word inside a name says logo/icon
-            "https://logo.example.cn/2020/0801/c92faa06j00qedl4g.jpg",
-            "https://img.example.cn/catalogue/iconic-bridge.jpg",
-            "https://img.example.cn/2019/09/07/20190907115529669.jpg"]
-    result = source.source_reliability(pairs(["图"] * len(urls), url=urls),
-                                       CFG["source_reliability"])
+    urls = [
+        "https://static.ws.126.net/f2e/news/res/channel_logo_new/news.png",
+        "http://mat1.gtimg.com/pingjs/ext2020/dcom/article_logo.png",
+        "https://n.netease.com/ucenter_old/data/avatar/000/79/73/56_avatar_small.jpg",
+        "https://comment.sinaimg.cn/emoji/default/face_sina_102.png",
+        "https://bbs.example.cn/static/image/stamp/011.small.gif",
+        # content images, also when the host or a word inside a name says logo/icon
+        "https://logo.example.cn/2020/0801/c92faa06j00qedl4g.jpg",
+        "https://img.example.cn/catalogue/iconic-bridge.jpg",
+        "https://img.example.cn/2019/09/07/20190907115529669.jpg",
+    ]
+    result = source.source_reliability(
+        pairs(["图"] * len(urls), url=urls), CFG["source_reliability"]
+    )
     assert result.dropped["reason"].to_list() == [
-        "non_content_image:logo", "non_content_image:logo", "non_content_image:icon",
-        "non_content_image:icon", "non_content_image:icon"]
+        "non_content_image:logo",
+        "non_content_image:logo",
+        "non_content_image:icon",
+        "non_content_image:icon",
+        "non_content_image:icon",
+    ]
     assert result.kept.height == 3
 
 
@@ -119,36 +153,65 @@ def test_text_constraints_counts_characters():
     df = pairs([short, ok, long, "！！！？？？"])
     result = source.text_constraints(df, CFG["text_constraints"])
     assert kept_texts(result) == [ok]
-    assert result.dropped["reason"].to_list() == ["too_few_words", "too_many_words", "too_few_words"]
+    assert result.dropped["reason"].to_list() == [
+        "too_few_words",
+        "too_many_words",
+        "too_few_words",
+    ]
     assert result.kept["word_count"][0] == len(ok)
     assert result.kept["words"][0] == " ".join(segment(ok))
     # The jieba reading: 红烧肉 / 做法 is two words, too few.
-    words = source.text_constraints(pairs(["红烧肉做法", ok]),
-                                    {**CFG["text_constraints"], "unit": "jieba_words"})
+    words = source.text_constraints(
+        pairs(["红烧肉做法", ok]), {**CFG["text_constraints"], "unit": "jieba_words"}
+    )
     assert kept_texts(words) == [ok]
 
 
 def test_text_constraints_drops_file_names_interface_text_and_site_names():
-    texts = ["3.jpg", "IMG_0012.JPG", "003ednc20190925", "attach_img",
-             "http://t.cn/RxYz12", "返回顶部", "点击查看高清原图", "客户端下载",
-             "游民星空", "新浪新闻客户端",
-             # captions: a path-like product title, a document title, a headline
-             "糖尿病一日三餐怎么吃/健康爱家系列", "中小学生必知鸟类识上.doc",
-             "逆水寒再按照这个速度研发下去"]
-    titles = [None] * 8 + ["逆水寒研发速度|游民星空", "中国人习以为常的地方_新浪新闻"] + [
-        None, None, "逆水寒再按照这个速度研发下去|游民星空"]
+    texts = [
+        "3.jpg",
+        "IMG_0012.JPG",
+        "003ednc20190925",
+        "attach_img",
+        "http://t.cn/RxYz12",
+        "返回顶部",
+        "点击查看高清原图",
+        "客户端下载",
+        "游民星空",
+        "新浪新闻客户端",
+        # captions: a path-like product title, a document title, a headline
+        "糖尿病一日三餐怎么吃/健康爱家系列",
+        "中小学生必知鸟类识上.doc",
+        "逆水寒再按照这个速度研发下去",
+    ]
+    titles = (
+        [None] * 8
+        + ["逆水寒研发速度|游民星空", "中国人习以为常的地方_新浪新闻"]
+        + [None, None, "逆水寒再按照这个速度研发下去|游民星空"]
+    )
     df = pairs(texts, page_title=titles)
     result = source.text_constraints(df, CFG["text_constraints"])
-    assert result.dropped["reason"].to_list() == ["file_name_alt"] * 5 + [
-        "interface_text"] * 3 + ["site_name_alt"] * 2
+    assert (
+        result.dropped["reason"].to_list()
+        == ["file_name_alt"] * 5 + ["interface_text"] * 3 + ["site_name_alt"] * 2
+    )
     assert kept_texts(result) == texts[-3:]
 
 
 def test_cn_detect_keeps_chinese_and_drops_other_languages():
-    chinese = ["一群人围坐在有一个生日蛋糕的桌子旁", "豆豉蒸肉饼", "攀援草莓苗", "bandai战斗暴龙兽",
-               "臺北故宮博物院展覽"]
-    others = ["東京の夜景がとても綺麗でした", "Best wireless earbuds for running in 2024",
-              "서울 여행 맛집 추천 리스트", "茶道お手前 その一 送料無料"]
+    chinese = [
+        "一群人围坐在有一个生日蛋糕的桌子旁",
+        "豆豉蒸肉饼",
+        "攀援草莓苗",
+        "bandai战斗暴龙兽",
+        "臺北故宮博物院展覽",
+    ]
+    others = [
+        "東京の夜景がとても綺麗でした",
+        "Best wireless earbuds for running in 2024",
+        "서울 여행 맛집 추천 리스트",
+        "茶道お手前 その一 送料無料",
+    ]
     result = text.cn_detect(pairs(chinese + others), CFG["cn_detect"])
     assert kept_texts(result) == chinese
     assert result.kept["chinese_score"][0] > 0.9
@@ -166,15 +229,24 @@ def test_font_conversion_rewrites_and_removes_none():
 
 
 def test_stop_words_drops_boilerplate_only_captions():
-    df = pairs(["点击查看更多图片 返回首页", "我们的这个那个一些", "西湖的秋天 2024", "2024 12 01 点击"])
+    df = pairs(
+        ["点击查看更多图片 返回首页", "我们的这个那个一些", "西湖的秋天 2024", "2024 12 01 点击"]
+    )
     result = text.stop_words(df, CFG["stop_words"])
     assert kept_texts(result) == ["西湖的秋天 2024"]
     assert result.dropped["reason"].unique().to_list() == ["only_stop_words"]
 
 
 def test_nouns_requires_a_noun():
-    df = pairs(["真的太好看了 强烈推荐 值得购买", "桌子上放着一台笔记本电脑", "打雷闪电不要随处走动",
-                "微软暂停收购TikTok", "今天是中秋节"])
+    df = pairs(
+        [
+            "真的太好看了 强烈推荐 值得购买",
+            "桌子上放着一台笔记本电脑",
+            "打雷闪电不要随处走动",
+            "微软暂停收购TikTok",
+            "今天是中秋节",
+        ]
+    )
     result = text.nouns(df, CFG["nouns"])
     assert kept_texts(result) == df["alt_text"].to_list()[1:]
     assert result.kept["noun_count"][0] >= 2
@@ -188,8 +260,10 @@ def test_numerals_with_a_time_unit_are_time_words():
     junk = ["打起来了，真的打起来了吗？", "真的太好看了 强烈推荐 值得购买"]
     result = text.nouns(pairs(good + junk), CFG["nouns"])
     assert kept_texts(result) == good
-    without = {**CFG["nouns"], "noun_tag_prefixes": [p for p in CFG["nouns"]["noun_tag_prefixes"]
-                                                     if p != "t"]}
+    without = {
+        **CFG["nouns"],
+        "noun_tag_prefixes": [p for p in CFG["nouns"]["noun_tag_prefixes"] if p != "t"],
+    }
     assert "【2015，这一年】" not in kept_texts(text.nouns(pairs(good), without))
 
 
@@ -239,9 +313,13 @@ def test_cleaning_removes_web_noise_and_keeps_meaningful_symbols():
     assert clean("今天25℃，120㎡★ ¥99 100×200mm《书》【新闻】")[1] == ()
     assert clean("\u200b零宽\ue000私用区") == ("零宽私用区", ("emoji",))
     assert clean("[哈哈][doge]好开心 O网页链接 via@张小云") == (
-        "好开心", ("mention", "link_stub", "emoticon"))
+        "好开心",
+        ("mention", "link_stub", "emoticon"),
+    )
     assert clean("#天津塘沽大爆炸#有一种友情&nbsp;叫 //@丛伟金陵: 转发微博") == (
-        "天津塘沽大爆炸 有一种友情 叫", ("entity", "repost", "hashtag"))
+        "天津塘沽大爆炸 有一种友情 叫",
+        ("entity", "repost", "hashtag"),
+    )
     assert clean("寻人 联系电话：13812345678 或 010-12345678")[1] == ("phone",)
     assert clean("看 http://t.cn/RxYz12 和 www.abc.com/x") == ("看 和", ("url",))
     assert clean("真相在这里 O韩国学者称《西游记》起源于韩国") == ("真相在这里", ("link_stub",))
@@ -257,12 +335,22 @@ def test_cleaning_removes_web_noise_and_keeps_meaningful_symbols():
 
 
 def test_content_safety_drops_advertising():
-    df = pairs(["新款连衣裙 加 微 信 领取优惠", "新款连衣裙夏季", "方中山胡辣汤加盟",
-                "高青县卫计局举办全县流感防治培训班", "23岁富婆征友，条件只有一个…"])
+    df = pairs(
+        [
+            "新款连衣裙 加 微 信 领取优惠",
+            "新款连衣裙夏季",
+            "方中山胡辣汤加盟",
+            "高青县卫计局举办全县流感防治培训班",
+            "23岁富婆征友，条件只有一个…",
+        ]
+    )
     result = text.text_content_safety(df, CFG["text_content_safety"])
     assert kept_texts(result) == ["新款连衣裙夏季", "高青县卫计局举办全县流感防治培训班"]
     assert result.dropped["reason"].to_list() == [
-        "unsafe_lexicon:contact", "unsafe_lexicon:recruitment", "unsafe_lexicon:dating"]
+        "unsafe_lexicon:contact",
+        "unsafe_lexicon:recruitment",
+        "unsafe_lexicon:dating",
+    ]
 
 
 def test_text_filters_keep_nearly_all_human_captions():
@@ -287,21 +375,46 @@ def _mixed_strings(count: int, seed: int = 1) -> list[str]:
 
     rng = random.Random(seed)
     bmp = [chr(c) for c in range(0x20, 0x10000) if not 0xD800 <= c < 0xE000]
-    pool = [chr(c) for c in [*range(0x20, 0x7F), *range(0x3000, 0x3040), *range(0xFE10, 0xFE70),
-                             *range(0xFF00, 0xFFEF), 0x9, 0xA, 0x301, 0x308, 0xE9, 0xB7, 0x2014,
-                             0x2026, 0x201C, 0x2122, 0x2460, 0x4E2D, 0x6587, 0xFE0F, 0x1F600,
-                             0x20000]]
+    pool = [
+        chr(c)
+        for c in [
+            *range(0x20, 0x7F),
+            *range(0x3000, 0x3040),
+            *range(0xFE10, 0xFE70),
+            *range(0xFF00, 0xFFEF),
+            0x9,
+            0xA,
+            0x301,
+            0x308,
+            0xE9,
+            0xB7,
+            0x2014,
+            0x2026,
+            0x201C,
+            0x2122,
+            0x2460,
+            0x4E2D,
+            0x6587,
+            0xFE0F,
+            0x1F600,
+            0x20000,
+        ]
+    ]
     mixes = ["".join(rng.choice(pool) for _ in range(rng.randint(0, 12))) for _ in range(count)]
     return bmp + [" " + c * 3 for c in bmp[:0x3100]] + mixes
 
 
 def test_cleaning_fast_path_is_exact():
     emoticons = CFG["emoji_special_chars"]["emoticons"]
-    real = [t for name in ("weibo", "wukong", "news")
-            for t in real_sets.load(name)["alt_text"].drop_nulls().to_list()]
+    real = [
+        t
+        for name in ("weibo", "wukong", "news")
+        for t in real_sets.load(name)["alt_text"].drop_nulls().to_list()
+    ]
     for sample in _mixed_strings(30_000) + real:
-        assert webnoise.clean(sample, emoticons) == webnoise.clean(
-            sample, emoticons, fast=False), repr(sample)
+        assert webnoise.clean(sample, emoticons) == webnoise.clean(sample, emoticons, fast=False), (
+            repr(sample)
+        )
 
 
 def test_lexicon_matching_form_fast_path_is_exact():

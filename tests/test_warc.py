@@ -491,7 +491,10 @@ def test_a_warc_url_is_streamed_and_a_cut_transfer_fails(main_warc):
         frame, counts = warc.extract_warc(server.url, allowed_networks=["127.0.0.1/32"])
     assert frame.to_dicts() == EXPECTED_ROWS
     assert counts["records"] == EXPECTED_COUNTS["records"]
-    with _WarcServer(data, cut=len(data) // 2) as server, pytest.raises(OSError, match="download ended after"):
+    with (
+        _WarcServer(data, cut=len(data) // 2) as server,
+        pytest.raises(OSError, match="download ended after"),
+    ):
         warc.extract_warc(server.url, allowed_networks=["127.0.0.1/32"])
 
 

@@ -56,8 +56,12 @@ def test_image_cases_are_dropped_by_the_step_their_label_names(full_run, labels,
         assert expected, f"the demo slice has no {step} case"
         recall = len(expected & removed) / len(expected)
         precision = len(expected & removed) / len(removed)
-        assert recall >= 0.9 and precision >= 0.9, (step, recall, precision,
-                                                     sorted(expected ^ removed)[:5])
+        assert recall >= 0.9 and precision >= 0.9, (
+            step,
+            recall,
+            precision,
+            sorted(expected ^ removed)[:5],
+        )
     # Download failures are exact: the server's failure cases and nothing else.
     entering = step_input_uids(full_run, "download_images")
     expected = set(labels.filter(pl.col("expected_step") == "download_images")["uid"]) & entering
@@ -66,10 +70,17 @@ def test_image_cases_are_dropped_by_the_step_their_label_names(full_run, labels,
 
 def _duplicate_sets(workdir, labels: pl.DataFrame, case: str) -> dict[str, set[str]]:
     """Photo key -> uids of the original photo and its copies of `case`."""
-    urls = pl.concat([pl.read_parquet(f, columns=["uid", "url"]) for f in
-                      glob.glob(str(workdir / "results/partition/*/s*[0-9].parquet"))])
-    originals = labels.filter(pl.col("image_case") == "photo").join(urls, on="uid").with_columns(
-        key=pl.col("url").str.extract(r"/photo/(\d+)\.jpg$"))
+    urls = pl.concat(
+        [
+            pl.read_parquet(f, columns=["uid", "url"])
+            for f in glob.glob(str(workdir / "results/partition/*/s*[0-9].parquet"))
+        ]
+    )
+    originals = (
+        labels.filter(pl.col("image_case") == "photo")
+        .join(urls, on="uid")
+        .with_columns(key=pl.col("url").str.extract(r"/photo/(\d+)\.jpg$"))
+    )
     uid_of = dict(zip(originals["key"], originals["uid"], strict=True))
     sets: dict[str, set[str]] = {}
     for uid, key in labels.filter(pl.col("image_case") == case).select("uid", "dup_of").iter_rows():
@@ -77,11 +88,14 @@ def _duplicate_sets(workdir, labels: pl.DataFrame, case: str) -> dict[str, set[s
     return sets
 
 
-@pytest.mark.parametrize(("case", "step"), [
-    ("exact_dup", "semantic_dedup"),
-    ("near_dup", "semantic_dedup"),
-    ("cross_batch_dup", "cross_batch_dedup"),
-])
+@pytest.mark.parametrize(
+    ("case", "step"),
+    [
+        ("exact_dup", "semantic_dedup"),
+        ("near_dup", "semantic_dedup"),
+        ("cross_batch_dup", "cross_batch_dedup"),
+    ],
+)
 def test_each_duplicate_set_keeps_exactly_one_image(full_run, labels, drops, case, step):
     entering = step_input_uids(full_run, step)
     kept = kept_uids(full_run, step)
@@ -103,8 +117,12 @@ def test_each_duplicate_set_keeps_exactly_one_image(full_run, labels, drops, cas
 
 def test_clean_photos_survive_the_image_stages(full_run, labels):
     """Real-looking photos with clean captions: the image filters, dedup and NSFW keep them."""
-    clean = set(labels.filter(pl.col("expected_step").is_null()
-                              & pl.col("image_case").is_in(["photo", "redirect", "huge"]))["uid"])
+    clean = set(
+        labels.filter(
+            pl.col("expected_step").is_null()
+            & pl.col("image_case").is_in(["photo", "redirect", "huge"])
+        )["uid"]
+    )
     entering = clean & step_input_uids(full_run, "image_geometry")
     final = kept_uids(full_run, ALL_STEPS[-1])
     assert len(entering & final) / len(entering) >= 0.9
@@ -115,8 +133,10 @@ def test_table_has_every_row_from_the_shard_counts(full_run, drops):
     rows = {r["step"]: r for r in table.iter_rows(named=True)}
     assert set(ALL_STEPS) <= set(rows)
     for step in ALL_STEPS:
-        records = [json.loads(Path(f).read_text()) for f in
-                   glob.glob(str(full_run / f"results/steps/{step}/*/*.counts.json"))]
+        records = [
+            json.loads(Path(f).read_text())
+            for f in glob.glob(str(full_run / f"results/steps/{step}/*/*.counts.json"))
+        ]
         assert rows[step]["Left Data Num"] == sum(r["kept"] for r in records), step
         assert drops.filter(pl.col("step") == step).height == sum(r["dropped"] for r in records)
         for r in records:
@@ -141,8 +161,12 @@ def test_embeddings_are_float16_and_aligned_with_uids(full_run):
 
 
 def test_kept_rows_carry_the_image_scores(full_run):
-    final = pl.concat([pl.read_parquet(f) for f in glob.glob(
-        str(full_run / f"results/steps/{ALL_STEPS[-1]}/*/s*[0-9].parquet"))])
+    final = pl.concat(
+        [
+            pl.read_parquet(f)
+            for f in glob.glob(str(full_run / f"results/steps/{ALL_STEPS[-1]}/*/s*[0-9].parquet"))
+        ]
+    )
     for column in ("img_std", "img_blur", "img_entropy", "img_entropy_rgb", "nsfw_score"):
         assert column in final.columns and final[column].null_count() == 0, column
     assert (final["img_blur"] >= 1000).all() and (final["img_entropy_rgb"] >= 3).all()
@@ -152,8 +176,10 @@ def test_kept_rows_carry_the_image_scores(full_run):
 def test_table_matches_the_shard_outputs(full_run):
     table = pl.read_csv(full_run / "results/report/filtration_table.csv")
     left = dict(zip(table["step"], table["Left Data Num"], strict=True))
-    partition_rows = sum(pl.read_parquet(p).height
-                         for p in glob.glob(str(full_run / "results/partition/*/*.parquet")))
+    partition_rows = sum(
+        pl.read_parquet(p).height
+        for p in glob.glob(str(full_run / "results/partition/*/*.parquet"))
+    )
     assert left["collected"] == partition_rows
     for step in TEXT_STEPS:
         files = glob.glob(str(full_run / f"results/steps/{step}/*/*[0-9].parquet"))
@@ -162,15 +188,23 @@ def test_table_matches_the_shard_outputs(full_run):
     assert left["final"] == left[ALL_STEPS[-1]]
     md = (full_run / "results/report/filtration_table.md").read_text()
     assert "Linguistic Structure (CN-Detect)" in md and "Final image-text pairs" in md
-    assert (full_run / "results/report/filtration_table.tex").read_text().startswith(r"\begin{tabular}")
+    assert (
+        (full_run / "results/report/filtration_table.tex")
+        .read_text()
+        .startswith(r"\begin{tabular}")
+    )
 
 
 def test_every_input_row_is_kept_or_has_a_drop_reason(full_run):
     with open(full_run / "pairs.jsonl", "rb") as handle:
         n_input = sum(1 for line in handle if line.strip())
     drops = pl.read_parquet(full_run / "results/report/drop_reasons.parquet")
-    final = pl.concat([pl.read_parquet(f) for f in
-                       glob.glob(str(full_run / f"results/steps/{ALL_STEPS[-1]}/*/*[0-9].parquet"))])
+    final = pl.concat(
+        [
+            pl.read_parquet(f)
+            for f in glob.glob(str(full_run / f"results/steps/{ALL_STEPS[-1]}/*/*[0-9].parquet"))
+        ]
+    )
     assert n_input == final.height + drops.height
     assert drops["reason"].null_count() == 0 and drops["step"].null_count() == 0
     # A uid is dropped at most once (duplicate-uid copies aside) and never also kept.
@@ -187,10 +221,14 @@ def test_threshold_sweep_matches_the_steps_at_the_configured_thresholds(full_run
     at_config = sweep.filter(pl.col("configured"))
     assert {"blurry_images", "text_constraints", "cn_detect"} <= set(at_config["step"])
     for step in ("blurry_images", "cn_detect", "low_textual_images"):
-        kept = sum(pl.read_parquet(f).height for f in
-                   glob.glob(str(full_run / f"results/steps/{step}/*/*[0-9].parquet")))
-        dropped = sum(pl.read_parquet(f).height for f in
-                      glob.glob(str(full_run / f"results/steps/{step}/*/*.drops.parquet")))
+        kept = sum(
+            pl.read_parquet(f).height
+            for f in glob.glob(str(full_run / f"results/steps/{step}/*/*[0-9].parquet"))
+        )
+        dropped = sum(
+            pl.read_parquet(f).height
+            for f in glob.glob(str(full_run / f"results/steps/{step}/*/*.drops.parquet"))
+        )
         row = at_config.filter(pl.col("step") == step).row(0, named=True)
         assert row["rows"] == kept + dropped, step
         assert row["kept_share"] == pytest.approx(kept / (kept + dropped)), step

@@ -31,27 +31,66 @@ CRAWLS_BY_BATCH = {
 
 # topic -> (image hosts, page hosts)
 HOSTS = {
-    "ecommerce": (["img.alicdn.com", "gw.alicdn.com", "img14.360buyimg.com", "image.suning.cn",
-                   "y.zdmimg.com"],
-                  ["item.taobao.com", "detail.tmall.com", "item.jd.com", "product.suning.com",
-                   "www.smzdm.com"]),
-    "news": (["n.sinaimg.cn", "p3-sign.toutiaoimg.com", "inews.gtimg.com", "5b0988e595225.cdn.sohucs.com",
-              "x0.ifengimg.com"],
-             ["news.sina.com.cn", "www.toutiao.com", "new.qq.com", "www.sohu.com", "news.ifeng.com"]),
-    "travel": (["dimg04.tripcdn.com", "img1.qunarzz.com", "img.mafengwo.net", "p1.itc.cn"],
-               ["you.ctrip.com", "travel.qunar.com", "www.mafengwo.cn", "www.sohu.com"]),
-    "food": (["i2.chuimg.com", "s1.st.meishij.net", "pic.rmb.bdstatic.com", "p6-tt.byteimg.com"],
-             ["www.xiachufang.com", "www.meishij.net", "baijiahao.baidu.com", "www.douyin.com"]),
-    "games": (["game.gtimg.cn", "i0.hdslb.com", "ossweb-img.qq.com", "img.3dmgame.com"],
-              ["pvp.qq.com", "www.bilibili.com", "ys.mihoyo.com", "www.3dmgame.com"]),
-    "tech": (["img.ithome.com", "i.cdn-tech.example", "x0.ifengimg.com", "n.sinaimg.cn",
-              "wx1.sinaimg.cn"],
-             ["www.ithome.com", "tech.sina.com.cn", "tech.ifeng.com", "www.zol.com.cn"]),
-    "traditional": (["uc.udn.com.tw", "im2.book.com.tw", "static.hk01.com"],
-                    ["udn.com", "www.books.com.tw", "www.hk01.com"]),
+    "ecommerce": (
+        [
+            "img.alicdn.com",
+            "gw.alicdn.com",
+            "img14.360buyimg.com",
+            "image.suning.cn",
+            "y.zdmimg.com",
+        ],
+        [
+            "item.taobao.com",
+            "detail.tmall.com",
+            "item.jd.com",
+            "product.suning.com",
+            "www.smzdm.com",
+        ],
+    ),
+    "news": (
+        [
+            "n.sinaimg.cn",
+            "p3-sign.toutiaoimg.com",
+            "inews.gtimg.com",
+            "5b0988e595225.cdn.sohucs.com",
+            "x0.ifengimg.com",
+        ],
+        ["news.sina.com.cn", "www.toutiao.com", "new.qq.com", "www.sohu.com", "news.ifeng.com"],
+    ),
+    "travel": (
+        ["dimg04.tripcdn.com", "img1.qunarzz.com", "img.mafengwo.net", "p1.itc.cn"],
+        ["you.ctrip.com", "travel.qunar.com", "www.mafengwo.cn", "www.sohu.com"],
+    ),
+    "food": (
+        ["i2.chuimg.com", "s1.st.meishij.net", "pic.rmb.bdstatic.com", "p6-tt.byteimg.com"],
+        ["www.xiachufang.com", "www.meishij.net", "baijiahao.baidu.com", "www.douyin.com"],
+    ),
+    "games": (
+        ["game.gtimg.cn", "i0.hdslb.com", "ossweb-img.qq.com", "img.3dmgame.com"],
+        ["pvp.qq.com", "www.bilibili.com", "ys.mihoyo.com", "www.3dmgame.com"],
+    ),
+    "tech": (
+        [
+            "img.ithome.com",
+            "i.cdn-tech.example",
+            "x0.ifengimg.com",
+            "n.sinaimg.cn",
+            "wx1.sinaimg.cn",
+        ],
+        ["www.ithome.com", "tech.sina.com.cn", "tech.ifeng.com", "www.zol.com.cn"],
+    ),
+    "traditional": (
+        ["uc.udn.com.tw", "im2.book.com.tw", "static.hk01.com"],
+        ["udn.com", "www.books.com.tw", "www.hk01.com"],
+    ),
 }
-BLACKLISTED_HOSTS = ["img.tuku-caiji.example", "cdn.spam-pic.example", "via.placeholder.com",
-                     "dummyimage.com", "static.cnzz.com"]
+BLACKLISTED_HOSTS = [
+    "img.tuku-caiji.example",
+    "cdn.spam-pic.example",
+    "via.placeholder.com",
+    "dummyimage.com",
+    "static.cnzz.com",
+]
 
 # category -> (expected_step, expected_transform, weight). Weights sum to ~1.
 TEXT_CATEGORIES = {
@@ -126,12 +165,18 @@ def caption(rng: random.Random, topic: str) -> str:
     if topic == "ecommerce":
         # Real shop titles are long keyword strings; short ones are rare.
         forms = [
-            lambda: f"{p(V.YEARS)}新款{p(V.EC_STYLES)}{p(V.EC_ITEMS)}{p(V.EC_PEOPLE)}{p(V.EC_SEASONS)}"
-                    f"{p(V.EC_COLOURS)} {p(V.EC_TAILS)}",
-            lambda: f"{p(V.EC_BRANDS)}{p(V.EC_ITEMS)}{p(V.EC_PEOPLE)}{p(V.EC_COLOURS)}{p(V.EC_STYLES)}款"
-                    f" {p(V.EC_SEASONS)}新品 {p(V.EC_TAILS)}",
-            lambda: f"{p(V.EC_BRANDS)}官方旗舰店 {p(V.EC_STYLES)}{p(V.EC_ITEMS)} {p(V.EC_PEOPLE)}"
-                    f"{p(V.EC_SEASONS)}新品 {p(V.EC_TAILS)}",
+            lambda: (
+                f"{p(V.YEARS)}新款{p(V.EC_STYLES)}{p(V.EC_ITEMS)}{p(V.EC_PEOPLE)}{p(V.EC_SEASONS)}"
+                f"{p(V.EC_COLOURS)} {p(V.EC_TAILS)}"
+            ),
+            lambda: (
+                f"{p(V.EC_BRANDS)}{p(V.EC_ITEMS)}{p(V.EC_PEOPLE)}{p(V.EC_COLOURS)}{p(V.EC_STYLES)}款"
+                f" {p(V.EC_SEASONS)}新品 {p(V.EC_TAILS)}"
+            ),
+            lambda: (
+                f"{p(V.EC_BRANDS)}官方旗舰店 {p(V.EC_STYLES)}{p(V.EC_ITEMS)} {p(V.EC_PEOPLE)}"
+                f"{p(V.EC_SEASONS)}新品 {p(V.EC_TAILS)}"
+            ),
         ]
     elif topic == "news":
         forms = [
@@ -141,9 +186,13 @@ def caption(rng: random.Random, topic: str) -> str:
         ]
     elif topic == "travel":
         forms = [
-            lambda: f"{p(V.CITIES)}出发去{p(V.SIGHTS)}看{p(V.SIGHTS)}{p(V.TRAVEL_SCENES)}，{p(V.TRAVEL_TAILS)}",
-            lambda: f"{p(V.YEARS)}年{p(V.SIGHTS)}{p(V.TRAVEL_SCENES)} {p(V.TRAVEL_TAILS)}，"
-                    f"{p(V.TRAVEL_TAILS)}",
+            lambda: (
+                f"{p(V.CITIES)}出发去{p(V.SIGHTS)}看{p(V.SIGHTS)}{p(V.TRAVEL_SCENES)}，{p(V.TRAVEL_TAILS)}"
+            ),
+            lambda: (
+                f"{p(V.YEARS)}年{p(V.SIGHTS)}{p(V.TRAVEL_SCENES)} {p(V.TRAVEL_TAILS)}，"
+                f"{p(V.TRAVEL_TAILS)}"
+            ),
         ]
     elif topic == "food":
         forms = [
@@ -157,7 +206,9 @@ def caption(rng: random.Random, topic: str) -> str:
         ]
     else:
         forms = [
-            lambda: f"{p(V.TECH_BRANDS)}发布新款{p(V.TECH_DEVICES)} {p(V.TECH_FEATURES)}，{p(V.TECH_TAILS)}",
+            lambda: (
+                f"{p(V.TECH_BRANDS)}发布新款{p(V.TECH_DEVICES)} {p(V.TECH_FEATURES)}，{p(V.TECH_TAILS)}"
+            ),
             lambda: f"{p(V.TECH_BRANDS)}{p(V.TECH_DEVICES)}{p(V.TECH_FEATURES)}，{p(V.TECH_TAILS)}",
         ]
     return forms[rng.randrange(len(forms))]()
@@ -170,7 +221,11 @@ def noisy_caption(rng: random.Random, category: str) -> str:
     p = lambda items: _pick(rng, items)  # noqa: E731
     topic = p(TOPICS)
     if category == "unsafe_text":
-        return f"{p(V.UNSAFE_SOURCE)} {caption(rng, topic)}" if rng.random() < 0.5 else p(V.UNSAFE_SOURCE)
+        return (
+            f"{p(V.UNSAFE_SOURCE)} {caption(rng, topic)}"
+            if rng.random() < 0.5
+            else p(V.UNSAFE_SOURCE)
+        )
     if category == "too_short":
         short = [t for t in V.EC_ITEMS + V.DISHES + V.SIGHTS if len(t) < 5]
         return p(short + [f"{p(V.CITIES)[:2]}美食", f"{p(V.CITIES)[:2]}夜景"])
@@ -195,8 +250,10 @@ def noisy_caption(rng: random.Random, category: str) -> str:
         return f"{caption(rng, topic)} {rare}"
     if category == "low_entropy":
         # Garbled characters among ids and sizes: nothing the reference corpus knows.
-        return (f"{p(V.GARBLED)} {rng.randint(100, 9999)}x{rng.randint(100, 999)} "
-                f"{rng.randint(10, 99)}-{rng.randint(1000, 9999)}")
+        return (
+            f"{p(V.GARBLED)} {rng.randint(100, 9999)}x{rng.randint(100, 999)} "
+            f"{rng.randint(10, 99)}-{rng.randint(1000, 9999)}"
+        )
     if category == "emoji_noise":
         base = caption(rng, topic)
         noise = V.EMOJI + V.SPECIAL
@@ -279,15 +336,34 @@ def generate(rows: int, seed: int, port: int = 8765) -> list[DemoRow]:
         page_url = f"https://{page_host}/{topic}/{rng.randrange(10**6, 10**7)}.html"
         domain = _registered_domain(image_host)
         uid = f"dq{seed % 1000:03d}{index:07d}"
-        out.append(DemoRow(uid, url, text, page_url, domain, languages, crawl, batch, category,
-                           expected_step, expected_transform, image_case, dup_of))
+        out.append(
+            DemoRow(
+                uid,
+                url,
+                text,
+                page_url,
+                domain,
+                languages,
+                crawl,
+                batch,
+                category,
+                expected_step,
+                expected_transform,
+                image_case,
+                dup_of,
+            )
+        )
     return out
 
 
 def _registered_domain(host: str) -> str:
     """Last two labels, or three under a two-letter country second level (`udn.com.tw`)."""
     labels = host.split(".")
-    if len(labels) >= 3 and labels[-2] in ("com", "net", "org", "gov", "edu") and len(labels[-1]) == 2:
+    if (
+        len(labels) >= 3
+        and labels[-2] in ("com", "net", "org", "gov", "edu")
+        and len(labels[-1]) == 2
+    ):
         return ".".join(labels[-3:])
     return ".".join(labels[-2:])
 
@@ -298,9 +374,16 @@ def malformed_lines(rng: random.Random, count: int, port: int) -> list[tuple[byt
     for i in range(count):
         kind = MALFORMED_KINDS[i % len(MALFORMED_KINDS)]
         uid = f"bad{i:05d}"
-        record = {"uid": uid, "url": f"http://127.0.0.1:{port}/img.alicdn.com/photo/bad{i}.jpg",
-                  "alt_text": "2025新款夏季连衣裙女士宽松显瘦", "page_url": "https://item.taobao.com/x.html",
-                  "domain": "alicdn.com", "languages": "zho", "crawl": "CC-MAIN-2025-05", "batch": "b6"}
+        record = {
+            "uid": uid,
+            "url": f"http://127.0.0.1:{port}/img.alicdn.com/photo/bad{i}.jpg",
+            "alt_text": "2025新款夏季连衣裙女士宽松显瘦",
+            "page_url": "https://item.taobao.com/x.html",
+            "domain": "alicdn.com",
+            "languages": "zho",
+            "crawl": "CC-MAIN-2025-05",
+            "batch": "b6",
+        }
         if kind == "missing_url":
             record.pop("url")
             lines.append((json.dumps(record, ensure_ascii=False).encode(), uid))
@@ -319,8 +402,14 @@ def malformed_lines(rng: random.Random, count: int, port: int) -> list[tuple[byt
     return lines
 
 
-def write(out_dir: str | Path, rows: int, seed: int, port: int = 8765, duplicates: int = 20,
-          malformed: int = 25) -> dict:
+def write(
+    out_dir: str | Path,
+    rows: int,
+    seed: int,
+    port: int = 8765,
+    duplicates: int = 20,
+    malformed: int = 25,
+) -> dict:
     """Write `raw_pairs.jsonl.gz` (the pipeline input) and `labels.parquet` (ground truth)."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -330,37 +419,84 @@ def write(out_dir: str | Path, rows: int, seed: int, port: int = 8765, duplicate
     labels = [asdict(r) | {"line": None, "duplicate_copy": False} for r in demo]
     lines: list[bytes] = []
     for r in demo:
-        lines.append(json.dumps({k: getattr(r, k) for k in input_fields}, ensure_ascii=False).encode())
+        lines.append(
+            json.dumps({k: getattr(r, k) for k in input_fields}, ensure_ascii=False).encode()
+        )
     # Exact repeats of earlier rows (same uid): the partition step keeps the first.
     for r in rng.sample(demo, duplicates):
-        lines.append(json.dumps({k: getattr(r, k) for k in input_fields}, ensure_ascii=False).encode())
-        labels.append(asdict(r) | {"expected_step": "partition", "category": "duplicate_uid",
-                                   "line": len(lines) - 1, "duplicate_copy": True})
+        lines.append(
+            json.dumps({k: getattr(r, k) for k in input_fields}, ensure_ascii=False).encode()
+        )
+        labels.append(
+            asdict(r)
+            | {
+                "expected_step": "partition",
+                "category": "duplicate_uid",
+                "line": len(lines) - 1,
+                "duplicate_copy": True,
+            }
+        )
     for raw, uid in malformed_lines(rng, malformed, port):
         insert_at = rng.randrange(len(lines))
         lines.insert(insert_at, raw)
         for lab in labels:
             if lab["line"] is not None and lab["line"] >= insert_at:
                 lab["line"] += 1
-        labels.append({"uid": uid, "category": "malformed", "expected_step": "partition",
-                       "expected_transform": None, "image_case": "photo", "dup_of": None,
-                       "batch": None, "line": insert_at, "duplicate_copy": False})
+        labels.append(
+            {
+                "uid": uid,
+                "category": "malformed",
+                "expected_step": "partition",
+                "expected_transform": None,
+                "image_case": "photo",
+                "dup_of": None,
+                "batch": None,
+                "line": insert_at,
+                "duplicate_copy": False,
+            }
+        )
     # Rows whose uid is unknown to the pipeline get the uid the partition step gives them.
     for lab in labels:
         if lab["uid"] is None:
             lab["uid"] = f"row:{lab['line']}"
     # mtime=0: the same seed gives the same bytes.
-    with open(out / "raw_pairs.jsonl.gz", "wb") as raw, gzip.GzipFile(
-        fileobj=raw, mode="wb", mtime=0
-    ) as handle:
+    with (
+        open(out / "raw_pairs.jsonl.gz", "wb") as raw,
+        gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as handle,
+    ):
         handle.write(b"\n".join(lines) + b"\n")
     frame = pl.DataFrame(
-        [{k: lab.get(k) for k in ("uid", "category", "expected_step", "expected_transform",
-                                  "image_case", "dup_of", "batch", "duplicate_copy")}
-         for lab in labels],
-        schema={"uid": pl.String, "category": pl.String, "expected_step": pl.String,
-                "expected_transform": pl.String, "image_case": pl.String, "dup_of": pl.String,
-                "batch": pl.String, "duplicate_copy": pl.Boolean},
+        [
+            {
+                k: lab.get(k)
+                for k in (
+                    "uid",
+                    "category",
+                    "expected_step",
+                    "expected_transform",
+                    "image_case",
+                    "dup_of",
+                    "batch",
+                    "duplicate_copy",
+                )
+            }
+            for lab in labels
+        ],
+        schema={
+            "uid": pl.String,
+            "category": pl.String,
+            "expected_step": pl.String,
+            "expected_transform": pl.String,
+            "image_case": pl.String,
+            "dup_of": pl.String,
+            "batch": pl.String,
+            "duplicate_copy": pl.Boolean,
+        },
     )
     frame.write_parquet(out / "labels.parquet")
-    return {"rows": len(lines), "pairs": len(demo), "duplicates": duplicates, "malformed": malformed}
+    return {
+        "rows": len(lines),
+        "pairs": len(demo),
+        "duplicates": duplicates,
+        "malformed": malformed,
+    }

@@ -73,8 +73,12 @@ SOURCES: tuple[Source, ...] = (
     Source("coins", "skimage", "data/coins.png", "no known copyright restrictions"),
     Source("china", "sklearn", "datasets/images/china.jpg", "CC-BY 2.0"),
     Source("flower", "sklearn", "datasets/images/flower.jpg", "CC-BY 2.0"),
-    Source("grace_hopper", "matplotlib", "mpl-data/sample_data/grace_hopper.jpg",
-           "public domain (US Navy)"),
+    Source(
+        "grace_hopper",
+        "matplotlib",
+        "mpl-data/sample_data/grace_hopper.jpg",
+        "public domain (US Navy)",
+    ),
     Source("brick", "skimage", "data/brick.png", "CC0 (CC0Textures)", texture=True),
     Source("grass", "skimage", "data/grass.png", "CC0 (CC0Textures)", texture=True),
     Source("gravel", "skimage", "data/gravel.png", "CC0 (CC0Textures)", texture=True),
@@ -140,12 +144,14 @@ def key_rng(*parts: object) -> random.Random:
 
 def resize(arr: np.ndarray, width: int, height: int) -> np.ndarray:
     shrink = width * height < arr.shape[0] * arr.shape[1]
-    return cv2.resize(arr, (width, height),
-                      interpolation=cv2.INTER_AREA if shrink else cv2.INTER_CUBIC)
+    return cv2.resize(
+        arr, (width, height), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_CUBIC
+    )
 
 
-def crop_to(rng: random.Random, name: str, width: int, height: int,
-            max_upscale: float = 1.15) -> np.ndarray:
+def crop_to(
+    rng: random.Random, name: str, width: int, height: int, max_upscale: float = 1.15
+) -> np.ndarray:
     """A random crop of source `name` with the aspect of width x height, resized to that size.
 
     The crop covers 35-100% of what fits; it is upscaled at most `max_upscale` times so the result
@@ -160,7 +166,7 @@ def crop_to(rng: random.Random, name: str, width: int, height: int,
     cw, ch = max(8, int(fit_w * scale)), max(8, int(fit_h * scale))
     x0 = rng.randint(0, sw - cw)
     y0 = rng.randint(0, sh - ch)
-    tile = resize(src[y0:y0 + ch, x0:x0 + cw], width, height)
+    tile = resize(src[y0 : y0 + ch, x0 : x0 + cw], width, height)
     return tile[:, ::-1] if rng.random() < 0.5 else tile
 
 
@@ -179,7 +185,9 @@ def grade(rng: random.Random, arr: np.ndarray, strength: float = 1.0) -> np.ndar
     luma = np.array([[0.299, 0.587, 0.114]])
     mix = saturation * np.eye(3) + (1 - saturation) * np.ones((3, 1)) @ luma
     scale = contrast * brightness * gains
-    matrix = np.hstack([scale[:, None] * mix, (128.0 * (1 - contrast) * brightness * gains)[:, None]])
+    matrix = np.hstack(
+        [scale[:, None] * mix, (128.0 * (1 - contrast) * brightness * gains)[:, None]]
+    )
     return cv2.transform(np.ascontiguousarray(arr), matrix)
 
 
@@ -187,32 +195,35 @@ def _random_colour(rng: random.Random, lo: int = 0, hi: int = 255) -> tuple[int,
     return tuple(rng.randint(lo, hi) for _ in range(3))
 
 
-def gradient(width: int, height: int, first: tuple, last: tuple, horizontal: bool = False
-             ) -> np.ndarray:
+def gradient(
+    width: int, height: int, first: tuple, last: tuple, horizontal: bool = False
+) -> np.ndarray:
     steps = width if horizontal else height
     t = np.linspace(0.0, 1.0, steps, dtype=np.float32)[:, None]
-    line = ((1 - t) * np.array(first, np.float32) + t * np.array(last, np.float32))
+    line = (1 - t) * np.array(first, np.float32) + t * np.array(last, np.float32)
     line = line.astype(np.uint8)
     if horizontal:
         return np.ascontiguousarray(np.broadcast_to(line[None, :, :], (height, width, 3)))
     return np.ascontiguousarray(np.broadcast_to(line[:, None, :], (height, width, 3)))
 
 
-def paste(canvas: np.ndarray, tile: np.ndarray, x: int, y: int,
-          mask: np.ndarray | None = None) -> None:
+def paste(
+    canvas: np.ndarray, tile: np.ndarray, x: int, y: int, mask: np.ndarray | None = None
+) -> None:
     """Copy `tile` onto `canvas` at (x, y), where `mask` (0-255, tile-sized) is set if given."""
     h, w = tile.shape[:2]
     x0, y0 = max(0, x), max(0, y)
     x1, y1 = min(canvas.shape[1], x + w), min(canvas.shape[0], y + h)
     if x1 <= x0 or y1 <= y0:
         return
-    part = tile[y0 - y:y1 - y, x0 - x:x1 - x]
+    part = tile[y0 - y : y1 - y, x0 - x : x1 - x]
     if mask is None:
         canvas[y0:y1, x0:x1] = part
     else:
-        alpha = mask[y0 - y:y1 - y, x0 - x:x1 - x].astype(np.float32) * (1 / 255)
-        canvas[y0:y1, x0:x1] = cv2.blendLinear(np.ascontiguousarray(part),
-                                               canvas[y0:y1, x0:x1].copy(), alpha, 1 - alpha)
+        alpha = mask[y0 - y : y1 - y, x0 - x : x1 - x].astype(np.float32) * (1 / 255)
+        canvas[y0:y1, x0:x1] = cv2.blendLinear(
+            np.ascontiguousarray(part), canvas[y0:y1, x0:x1].copy(), alpha, 1 - alpha
+        )
 
 
 def _frame_size(rng: random.Random, long_lo: int = 420, long_hi: int = 900) -> tuple[int, int]:
@@ -240,25 +251,39 @@ def _mosaic(rng: random.Random, width: int, height: int) -> np.ndarray:
             big_w = int(width * rng.uniform(0.6, 0.75))
             boxes = [(0, 0, big_w, height)]
             cell = (height - gutter * (n_small - 1)) // n_small
-            boxes += [(big_w + gutter, i * (cell + gutter), width, i * (cell + gutter) + cell)
-                      for i in range(n_small)]
+            boxes += [
+                (big_w + gutter, i * (cell + gutter), width, i * (cell + gutter) + cell)
+                for i in range(n_small)
+            ]
         else:
             big_h = int(height * rng.uniform(0.6, 0.75))
             boxes = [(0, 0, width, big_h)]
             cell = (width - gutter * (n_small - 1)) // n_small
-            boxes += [(i * (cell + gutter), big_h + gutter, i * (cell + gutter) + cell, height)
-                      for i in range(n_small)]
+            boxes += [
+                (i * (cell + gutter), big_h + gutter, i * (cell + gutter) + cell, height)
+                for i in range(n_small)
+            ]
     else:
         # Grids whose cells keep a photo-like shape: an elongated cell would need a source
         # photo enlarged past sharpness.
-        grids = [(c, r) for c, r in ((2, 1), (1, 2), (2, 2), (3, 2), (2, 3), (3, 3), (3, 1), (1, 3))
-                 if 0.6 <= (width / c) / (height / r) <= 1.7]
+        grids = [
+            (c, r)
+            for c, r in ((2, 1), (1, 2), (2, 2), (3, 2), (2, 3), (3, 3), (3, 1), (1, 3))
+            if 0.6 <= (width / c) / (height / r) <= 1.7
+        ]
         cols, rows = rng.choice(grids or [(2, 2)])
         cw = (width - gutter * (cols - 1)) / cols
         ch = (height - gutter * (rows - 1)) / rows
-        boxes = [(round(c * (cw + gutter)), round(r * (ch + gutter)),
-                  round(c * (cw + gutter) + cw), round(r * (ch + gutter) + ch))
-                 for r in range(rows) for c in range(cols)]
+        boxes = [
+            (
+                round(c * (cw + gutter)),
+                round(r * (ch + gutter)),
+                round(c * (cw + gutter) + cw),
+                round(r * (ch + gutter) + ch),
+            )
+            for r in range(rows)
+            for c in range(cols)
+        ]
     picks = rng.sample(subjects, min(len(boxes), len(subjects)))
     while len(picks) < len(boxes):
         picks.append(rng.choice(subjects))
@@ -271,13 +296,19 @@ def _mosaic(rng: random.Random, width: int, height: int) -> np.ndarray:
 
 def _ridge(rng: random.Random, width: int, base: float, amplitude: float) -> np.ndarray:
     """A hill line as polygon points: a few random sine waves plus a random walk."""
-    waves = [(rng.uniform(0.5, 4.0), rng.uniform(0, 2 * math.pi), rng.uniform(0.2, 1.0))
-             for _ in range(3)]
+    waves = [
+        (rng.uniform(0.5, 4.0), rng.uniform(0, 2 * math.pi), rng.uniform(0.2, 1.0))
+        for _ in range(3)
+    ]
     walk, points = 0.0, []
     for x in range(0, width + 8, 8):
         walk += rng.uniform(-1, 1) * amplitude * 0.08
-        y = base + walk + sum(a * amplitude * math.sin(f * 2 * math.pi * x / width + p)
-                              for f, p, a in waves) / 2
+        y = (
+            base
+            + walk
+            + sum(a * amplitude * math.sin(f * 2 * math.pi * x / width + p) for f, p, a in waves)
+            / 2
+        )
         points.append((x, int(y)))
     return np.array(points, np.int32)
 
@@ -310,8 +341,13 @@ def _landscape(rng: random.Random, width: int, height: int) -> np.ndarray:
         photo = grade(rng, crop_to(rng, rng.choice(_subjects()), pw, ph), 0.5)
         x, y = rng.randint(0, width - pw), rng.randint(0, height - ph)
         border = rng.randint(3, 10)
-        cv2.rectangle(img, (x - border, y - border), (x + pw + border, y + ph + border),
-                      _random_colour(rng, 180, 255), -1)
+        cv2.rectangle(
+            img,
+            (x - border, y - border),
+            (x + pw + border, y + ph + border),
+            _random_colour(rng, 180, 255),
+            -1,
+        )
         paste(img, photo, x, y)
     return img
 
@@ -319,11 +355,20 @@ def _landscape(rng: random.Random, width: int, height: int) -> np.ndarray:
 def _product(rng: random.Random, width: int, height: int) -> np.ndarray:
     """One or two photo cut-outs with soft shadows on a studio backdrop and a textured table (a
     shop listing)."""
-    img = gradient(width, height, _random_colour(rng, 170, 255), _random_colour(rng, 90, 230),
-                   horizontal=rng.random() < 0.4)
+    img = gradient(
+        width,
+        height,
+        _random_colour(rng, 170, 255),
+        _random_colour(rng, 90, 230),
+        horizontal=rng.random() < 0.4,
+    )
     table_y = int(height * rng.uniform(0.55, 0.75))
-    table = grade(rng, crop_to(rng, rng.choice(_textures() or _subjects()), width,
-                               height - table_y, max_upscale=1.6))
+    table = grade(
+        rng,
+        crop_to(
+            rng, rng.choice(_textures() or _subjects()), width, height - table_y, max_upscale=1.6
+        ),
+    )
     paste(img, table, 0, table_y)
     for i in range(rng.randint(1, 2)):
         pw = int(width * rng.uniform(0.45, 0.7) / (1 + 0.4 * i))
@@ -335,17 +380,28 @@ def _product(rng: random.Random, width: int, height: int) -> np.ndarray:
         cv2.rectangle(shadow, (x + off, y + off), (x + pw + off, y + ph + off), 140, -1)
         # A soft shadow: blurred at a quarter of the size, which is as smooth and 16x cheaper.
         sigma = rng.uniform(6, 14) / 4
-        small = cv2.resize(shadow, (max(1, width // 4), max(1, height // 4)),
-                           interpolation=cv2.INTER_AREA)
-        shadow = cv2.resize(cv2.GaussianBlur(small, (0, 0), sigma), (width, height),
-                            interpolation=cv2.INTER_LINEAR)
+        small = cv2.resize(
+            shadow, (max(1, width // 4), max(1, height // 4)), interpolation=cv2.INTER_AREA
+        )
+        shadow = cv2.resize(
+            cv2.GaussianBlur(small, (0, 0), sigma), (width, height), interpolation=cv2.INTER_LINEAR
+        )
         paste(img, np.full_like(img, 20), 0, 0, shadow)
         mask = np.zeros((ph, pw), np.uint8)
         if rng.random() < 0.5:
             cv2.rectangle(mask, (0, 0), (pw - 1, ph - 1), 255, -1)
         else:
-            cv2.ellipse(mask, (pw // 2, ph // 2), (pw // 2 - 1, ph // 2 - 1), 0, 0, 360, 255, -1,
-                        cv2.LINE_AA)
+            cv2.ellipse(
+                mask,
+                (pw // 2, ph // 2),
+                (pw // 2 - 1, ph // 2 - 1),
+                0,
+                0,
+                360,
+                255,
+                -1,
+                cv2.LINE_AA,
+            )
         item = grade(rng, crop_to(rng, rng.choice(_subjects()), pw, ph), 0.8)
         paste(img, item, x, y, mask)
     return img
@@ -360,8 +416,9 @@ def _double_exposure(rng: random.Random, width: int, height: int) -> np.ndarray:
     paste(a, b, 0, 0, ramp[..., 0])
     iw, ih = int(width * rng.uniform(0.25, 0.4)), int(height * rng.uniform(0.25, 0.4))
     inset = grade(rng, crop_to(rng, third, iw, ih), 0.6)
-    x, y = rng.choice([(8, 8), (width - iw - 8, 8), (8, height - ih - 8),
-                       (width - iw - 8, height - ih - 8)])
+    x, y = rng.choice(
+        [(8, 8), (width - iw - 8, 8), (8, height - ih - 8), (width - iw - 8, height - ih - 8)]
+    )
     paste(a, inset, x, y)
     return a
 
@@ -378,8 +435,9 @@ def _wall(rng: random.Random, width: int, height: int) -> np.ndarray:
         x = i * slot + (slot - pw) // 2
         y = rng.randint(4, max(5, height - ph - 4))
         frame = rng.randint(4, 12)
-        cv2.rectangle(wall, (x - frame, y - frame), (x + pw + frame, y + ph + frame),
-                      _random_colour(rng), -1)
+        cv2.rectangle(
+            wall, (x - frame, y - frame), (x + pw + frame, y + ph + frame), _random_colour(rng), -1
+        )
         paste(wall, grade(rng, crop_to(rng, name, pw, ph), 0.6), x, y)
     return wall
 
@@ -446,8 +504,9 @@ def tiny(key: str) -> bytes:
     rng = key_rng("tiny", key)
     arr = photo_array(key)
     scale = rng.randint(40, 96) / max(arr.shape[:2])
-    return encode_jpeg(resize(arr, max(1, round(arr.shape[1] * scale)),
-                              max(1, round(arr.shape[0] * scale))), 90)
+    return encode_jpeg(
+        resize(arr, max(1, round(arr.shape[1] * scale)), max(1, round(arr.shape[0] * scale))), 90
+    )
 
 
 def extreme_aspect(key: str) -> bytes:
@@ -473,8 +532,24 @@ def _fonts(size: int) -> tuple[ImageFont.FreeTypeFont, ImageFont.FreeTypeFont | 
     return latin, cjk
 
 
-LATIN_WORDS = ("order", "status", "shipping", "total", "price", "update", "account", "settings",
-               "download", "version", "error", "report", "login", "page", "message", "reply")
+LATIN_WORDS = (
+    "order",
+    "status",
+    "shipping",
+    "total",
+    "price",
+    "update",
+    "account",
+    "settings",
+    "download",
+    "version",
+    "error",
+    "report",
+    "login",
+    "page",
+    "message",
+    "reply",
+)
 
 
 def _text_line(rng: random.Random, cjk: bool) -> str:
@@ -553,7 +628,7 @@ def near_dup(dup_of: str, variant: str) -> bytes:
         # distance up to 0.16 on EfficientNet-Lite0 features, against at most 0.09 here).
         cw, ch = round(w * 0.97), round(h * 0.97)
         x0, y0 = (w - cw) // 2, (h - ch) // 2
-        return encode_jpeg(np.ascontiguousarray(arr[y0:y0 + ch, x0:x0 + cw]), 88)
+        return encode_jpeg(np.ascontiguousarray(arr[y0 : y0 + ch, x0 : x0 + cw]), 88)
     if variant == "resize":
         scale = rng.uniform(0.6, 0.85)
         return encode_jpeg(resize(arr, int(w * scale), int(h * scale)), 88)

@@ -40,18 +40,36 @@ def demo_settings(config_path: Path) -> tuple[int, float]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--cores", default="all", help="snakemake --cores (default: all)")
-    parser.add_argument("--port", type=int, default=None,
-                        help="demo image server port (default: demo.port of the config)")
-    parser.add_argument("--config", type=Path, default=ROOT / "config" / "config.yaml",
-                        help="config file to read demo.port from")
+    parser.add_argument(
+        "--port",
+        type=int,
+        default=None,
+        help="demo image server port (default: demo.port of the config)",
+    )
+    parser.add_argument(
+        "--config",
+        type=Path,
+        default=ROOT / "config" / "config.yaml",
+        help="config file to read demo.port from",
+    )
     args, snakemake_args = parser.parse_known_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     port, slow_seconds = demo_settings(args.config)
     port = args.port or port
     # Last: --configfile takes every word after it. config/demo.yaml lets the downloads reach
     # the server on 127.0.0.1.
-    command = [sys.executable, "-m", "snakemake", "--cores", str(args.cores),
-               "--profile", "profiles/local", *snakemake_args, "--configfile", str(DEMO_CONFIG)]
+    command = [
+        sys.executable,
+        "-m",
+        "snakemake",
+        "--cores",
+        str(args.cores),
+        "--profile",
+        "profiles/local",
+        *snakemake_args,
+        "--configfile",
+        str(DEMO_CONFIG),
+    ]
     with serve(port, slow_seconds=slow_seconds) as server:
         log.info("demo image server on %s; running %s", server.url, " ".join(command[2:]))
         process = subprocess.Popen(command, cwd=ROOT)

@@ -37,12 +37,16 @@ from danqing.demo import images
 log = logging.getLogger("danqing.demo.server")
 
 HTML_PAGE = (
-    "<!DOCTYPE html>\n<html lang=\"zh-CN\"><head><meta charset=\"utf-8\"><title>{title}</title>"
+    '<!DOCTYPE html>\n<html lang="zh-CN"><head><meta charset="utf-8"><title>{title}</title>'
     "</head>\n<body><h1>{title}</h1><p>{text}</p></body></html>\n"
 )
 STATUS_CASES = {"http_404": HTTPStatus.NOT_FOUND, "http_500": HTTPStatus.INTERNAL_SERVER_ERROR}
-SERVED_CASES = frozenset(images.RENDERERS) | set(images.PHOTO_CASES) | set(
-    images.DUPLICATE_CASES) | {images.OPTED_OUT_CASE}
+SERVED_CASES = (
+    frozenset(images.RENDERERS)
+    | set(images.PHOTO_CASES)
+    | set(images.DUPLICATE_CASES)
+    | {images.OPTED_OUT_CASE}
+)
 
 
 class ImageCache:
@@ -79,8 +83,13 @@ class DemoImageServer(ThreadingHTTPServer):
     # costs a one-second retransmit each.
     request_queue_size = 512
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 0, slow_seconds: float = 30.0,
-                 cache_mb: int = 512):
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        slow_seconds: float = 30.0,
+        cache_mb: int = 512,
+    ):
         self.slow_seconds = slow_seconds
         self.cache = ImageCache(cache_mb * 2**20)
         self.stopping = threading.Event()
@@ -174,8 +183,14 @@ class DemoImageHandler(BaseHTTPRequestHandler):
         body = HTML_PAGE.format(title=f"{int(status)} {title}", text=title).encode()
         self._send(status, body, "text/html; charset=utf-8", send_body)
 
-    def _send(self, status: HTTPStatus, body: bytes, content_type: str, send_body: bool,
-              headers: dict[str, str] | None = None) -> None:
+    def _send(
+        self,
+        status: HTTPStatus,
+        body: bytes,
+        content_type: str,
+        send_body: bool,
+        headers: dict[str, str] | None = None,
+    ) -> None:
         self.send_response(status)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body)))
@@ -188,12 +203,17 @@ class DemoImageHandler(BaseHTTPRequestHandler):
 
 
 @contextlib.contextmanager
-def serve(port: int = 0, host: str = "127.0.0.1", slow_seconds: float = 30.0,
-          cache_mb: int = 512) -> Iterator[DemoImageServer]:
+def serve(
+    port: int = 0, host: str = "127.0.0.1", slow_seconds: float = 30.0, cache_mb: int = 512
+) -> Iterator[DemoImageServer]:
     """Run the server in a background thread for the duration of the block."""
     server = DemoImageServer(host, port, slow_seconds, cache_mb)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1},
-                              name=f"demo-image-server:{server.port}", daemon=True)
+    thread = threading.Thread(
+        target=server.serve_forever,
+        kwargs={"poll_interval": 0.1},
+        name=f"demo-image-server:{server.port}",
+        daemon=True,
+    )
     thread.start()
     log.info("demo image server on %s", server.url)
     try:
@@ -209,8 +229,12 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--port", type=int, default=8765)
     parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--slow-seconds", type=float, default=30.0,
-                        help="delay of the `timeout` case (longer than the download timeout)")
+    parser.add_argument(
+        "--slow-seconds",
+        type=float,
+        default=30.0,
+        help="delay of the `timeout` case (longer than the download timeout)",
+    )
     parser.add_argument("--cache-mb", type=int, default=512)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")

@@ -55,8 +55,9 @@ def load_embedder(cfg: dict, device: str | None = None) -> Embedder:
     if model == "efficientnet-lite0":
         from danqing.embed.efficientnet_lite import EfficientNetLite0Embedder
 
-        return EfficientNetLite0Embedder(cfg.get("checkpoint"), device=device,
-                                         batch_size=batch_size)
+        return EfficientNetLite0Embedder(
+            cfg.get("checkpoint"), device=device, batch_size=batch_size
+        )
     raise ValueError(f"unknown embedding.model {model!r}; one of {MODELS}")
 
 
@@ -111,9 +112,11 @@ def embed_items(
 
 def write_embeddings(emb: Embeddings, path: str | os.PathLike) -> None:
     """An .npz (uncompressed) with uids, image[, text] float16 and the model name, atomically."""
-    arrays = {"uids": np.array(emb.uids, dtype=np.str_),
-              "image": np.asarray(emb.image, dtype=np.float16),
-              "meta": np.array(json.dumps({"model": emb.model}))}
+    arrays = {
+        "uids": np.array(emb.uids, dtype=np.str_),
+        "image": np.asarray(emb.image, dtype=np.float16),
+        "meta": np.array(json.dumps({"model": emb.model})),
+    }
     if emb.text is not None:
         arrays["text"] = np.asarray(emb.text, dtype=np.float16)
     with atomic_path(path) as tmp, open(tmp, "wb") as handle:
@@ -159,5 +162,6 @@ def alignment_frame(emb: Embeddings) -> pl.DataFrame:
     the cross_modal_alignment filter."""
     n = len(emb.uids)
     distance = alignment_distance(emb.image, emb.text) if emb.text is not None else [None] * n
-    return pl.DataFrame({"uid": emb.uids, "distance": distance, "model": [emb.model] * n},
-                        schema=DISTANCES_SCHEMA)
+    return pl.DataFrame(
+        {"uid": emb.uids, "distance": distance, "model": [emb.model] * n}, schema=DISTANCES_SCHEMA
+    )

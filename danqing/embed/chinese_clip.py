@@ -47,8 +47,9 @@ class CheckpointError(ValueError):
     """The checkpoint is missing, unreadable, or does not fit the configured architecture."""
 
 
-def model_info(architecture: str, text_architecture: str | None = None,
-               config_dir: str | Path | None = None) -> dict:
+def model_info(
+    architecture: str, text_architecture: str | None = None, config_dir: str | Path | None = None
+) -> dict:
     """CLIP constructor arguments from `<config_dir>/<vision>.json` + `<text>.json`."""
     config_dir = Path(config_dir) if config_dir else cnclip.config_dir()
     text_architecture = text_architecture or TEXT_TOWER.get(architecture)
@@ -84,10 +85,12 @@ def read_state_dict(checkpoint: str | Path) -> dict[str, torch.Tensor]:
         raise CheckpointError(f"cannot read Chinese-CLIP checkpoint {path}: {error}") from error
     state = saved.get("state_dict", saved) if isinstance(saved, dict) else None
     if not isinstance(state, dict) or not state:
-        raise CheckpointError(f"{path} holds no state_dict (cn_clip checkpoints store "
-                              "{'state_dict': {'module.<name>': tensor}})")
+        raise CheckpointError(
+            f"{path} holds no state_dict (cn_clip checkpoints store "
+            "{'state_dict': {'module.<name>': tensor}})"
+        )
     if next(iter(state)).startswith("module."):
-        state = {k[len("module."):]: v for k, v in state.items()}
+        state = {k[len("module.") :]: v for k, v in state.items()}
     return {k: v for k, v in state.items() if "bert.pooler" not in k}
 
 
@@ -95,11 +98,16 @@ def check_state_dict(model: torch.nn.Module, state: dict, source: str, arch: str
     expected = model.state_dict()
     missing = sorted(set(expected) - set(state))
     unexpected = sorted(set(state) - set(expected))
-    mismatched = [f"{k}: checkpoint {tuple(state[k].shape)} vs model {tuple(v.shape)}"
-                  for k, v in expected.items() if k in state and state[k].shape != v.shape]
+    mismatched = [
+        f"{k}: checkpoint {tuple(state[k].shape)} vs model {tuple(v.shape)}"
+        for k, v in expected.items()
+        if k in state and state[k].shape != v.shape
+    ]
     if missing or unexpected or mismatched:
+
         def show(items: list[str]) -> str:
             return f"{len(items)} {items[:5]}{' ...' if len(items) > 5 else ''}"
+
         raise CheckpointError(
             f"checkpoint {source} does not fit Chinese-CLIP {arch}: missing keys "
             f"{show(missing)}, unexpected keys {show(unexpected)}, shape mismatches "
@@ -118,7 +126,9 @@ def download_checkpoint(name: str, download_root: str | Path) -> Path:
             "yourself and set embedding.checkpoint to its path"
         ) from error
     if name not in utils._MODELS:
-        raise CheckpointError(f"{name!r} is not a released Chinese-CLIP model: {list(utils._MODELS)}")
+        raise CheckpointError(
+            f"{name!r} is not a released Chinese-CLIP model: {list(utils._MODELS)}"
+        )
     return Path(utils._download(name, str(download_root)))
 
 
@@ -180,8 +190,9 @@ class ChineseClipEmbedder:
     def embed_images(self, images: Sequence[bytes]) -> np.ndarray:
         out = [np.zeros((0, self.dim), np.float32)]
         for start in range(0, len(images), self.batch_size):
-            x = torch.from_numpy(clip_batch(images[start:start + self.batch_size],
-                                            self.resolution)).to(self.device)
+            x = torch.from_numpy(
+                clip_batch(images[start : start + self.batch_size], self.resolution)
+            ).to(self.device)
             out.append(self.model.encode_image(x).float().cpu().numpy())
         return l2_normalise(np.concatenate(out))
 
@@ -189,6 +200,6 @@ class ChineseClipEmbedder:
     def embed_texts(self, texts: Sequence[str]) -> np.ndarray:
         out = [np.zeros((0, self.dim), np.float32)]
         for start in range(0, len(texts), self.batch_size):
-            tokens = tokenize(texts[start:start + self.batch_size]).to(self.device)
+            tokens = tokenize(texts[start : start + self.batch_size]).to(self.device)
             out.append(self.model.encode_text(tokens).float().cpu().numpy())
         return l2_normalise(np.concatenate(out))

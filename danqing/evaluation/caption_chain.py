@@ -9,8 +9,13 @@ from danqing.filters import registry
 from danqing.partition import Malformed, derive_uid, normalise
 from danqing.steps import caption_steps
 
-OUTCOME_SCHEMA = {"uid": pl.String, "step": pl.String, "reason": pl.String, "value": pl.String,
-                  "final_text": pl.String}
+OUTCOME_SCHEMA = {
+    "uid": pl.String,
+    "step": pl.String,
+    "reason": pl.String,
+    "value": pl.String,
+    "final_text": pl.String,
+}
 
 
 def partition_rows(raw: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
@@ -26,22 +31,43 @@ def partition_rows(raw: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
         try:
             row = normalise(record)
         except Malformed as err:
-            dropped.append({"uid": record["uid"], "step": "partition", "reason": str(err),
-                            "value": None})
+            dropped.append(
+                {"uid": record["uid"], "step": "partition", "reason": str(err), "value": None}
+            )
             continue
         if record.get("pair_key"):
             key = derive_uid(row.url, row.alt_text)
             if key in seen:
-                dropped.append({"uid": row.uid, "step": "partition", "reason": "duplicate_uid",
-                                "value": key})
+                dropped.append(
+                    {"uid": row.uid, "step": "partition", "reason": "duplicate_uid", "value": key}
+                )
                 continue
             seen.add(key)
-        kept.append({"uid": row.uid, "url": row.url, "alt_text": row.alt_text,
-                     "alt_text_raw": row.alt_text_raw, "page_url": row.page_url,
-                     "page_title": row.page_title, "domain": row.domain,
-                     "languages": row.languages})
-    schema = {c: pl.String for c in ("uid", "url", "alt_text", "alt_text_raw", "page_url",
-                                     "page_title", "domain", "languages")}
+        kept.append(
+            {
+                "uid": row.uid,
+                "url": row.url,
+                "alt_text": row.alt_text,
+                "alt_text_raw": row.alt_text_raw,
+                "page_url": row.page_url,
+                "page_title": row.page_title,
+                "domain": row.domain,
+                "languages": row.languages,
+            }
+        )
+    schema = {
+        c: pl.String
+        for c in (
+            "uid",
+            "url",
+            "alt_text",
+            "alt_text_raw",
+            "page_url",
+            "page_title",
+            "domain",
+            "languages",
+        )
+    }
     drops = {"uid": pl.String, "step": pl.String, "reason": pl.String, "value": pl.String}
     return pl.DataFrame(kept, schema=schema), pl.DataFrame(dropped, schema=drops)
 
@@ -56,10 +82,13 @@ def run(raw: pl.DataFrame, filters_cfg: dict, steps: list[str] | None = None) ->
         parts.append(result.dropped.select("uid", "step", "reason", "value"))
         frame = result.kept
     dropped = pl.concat(parts).with_columns(pl.lit(None, pl.String).alias("final_text"))
-    kept = frame.select("uid", pl.lit(None, pl.String).alias("step"),
-                        pl.lit(None, pl.String).alias("reason"),
-                        pl.lit(None, pl.String).alias("value"),
-                        pl.col("alt_text").alias("final_text"))
+    kept = frame.select(
+        "uid",
+        pl.lit(None, pl.String).alias("step"),
+        pl.lit(None, pl.String).alias("reason"),
+        pl.lit(None, pl.String).alias("value"),
+        pl.col("alt_text").alias("final_text"),
+    )
     out = pl.concat([dropped, kept.cast(OUTCOME_SCHEMA)])
     if out.height != raw.height:
         raise AssertionError(f"{raw.height} rows in, {out.height} outcomes")

@@ -52,14 +52,17 @@ def _watermark(img: Image.Image) -> Image.Image:
 VARIANTS: dict[str, Callable[[Image.Image], bytes]] = {
     "re-encoded JPEG q60": lambda im: _jpeg(im, 60),
     "re-encoded JPEG q40": lambda im: _jpeg(im, 40),
-    "resized to 0.7, q88": lambda im: _jpeg(im.resize((max(1, int(im.width * 0.7)),
-                                                       max(1, int(im.height * 0.7)))), 88),
-    "resized to 0.5, q60": lambda im: _jpeg(im.resize((max(1, im.width // 2),
-                                                       max(1, im.height // 2))), 60),
+    "resized to 0.7, q88": lambda im: _jpeg(
+        im.resize((max(1, int(im.width * 0.7)), max(1, int(im.height * 0.7)))), 88
+    ),
+    "resized to 0.5, q60": lambda im: _jpeg(
+        im.resize((max(1, im.width // 2), max(1, im.height // 2))), 60
+    ),
     "cropped 5% per side, q88": lambda im: _jpeg(_crop(im, 0.05), 88),
     "watermarked corner, q85": lambda im: _jpeg(_watermark(im), 85),
     "brighter and more saturated, q90": lambda im: _jpeg(
-        ImageEnhance.Color(ImageEnhance.Brightness(im).enhance(1.15)).enhance(1.2), 90),
+        ImageEnhance.Color(ImageEnhance.Brightness(im).enhance(1.15)).enhance(1.2), 90
+    ),
 }
 # Not duplicates at any beta a user would choose; reported to show where the scale lies.
 REPORTED_ONLY = {"cropped 10% per side, q88": lambda im: _jpeg(_crop(im, 0.10), 88)}
@@ -81,8 +84,11 @@ def distances(embed: Callable[[list[bytes]], np.ndarray]) -> dict[str, np.ndarra
     images = real_images()
     originals = [_jpeg(im, 95) for im in images.values()]
     base = embed(originals)
-    out = {"distinct": np.array([1.0 - float(base[i] @ base[j]) for i, j in
-                                 itertools.combinations(range(len(base)), 2)])}
+    out = {
+        "distinct": np.array(
+            [1.0 - float(base[i] @ base[j]) for i, j in itertools.combinations(range(len(base)), 2)]
+        )
+    }
     for name, make in {**VARIANTS, **REPORTED_ONLY}.items():
         copies = embed([make(im) for im in images.values()])
         out[name] = 1.0 - np.einsum("ij,ij->i", base, copies)
@@ -104,8 +110,10 @@ def main() -> int:
     print(f"{len(real_images())} real images; cosine distances under {embedder.name}\n")
     print("| pairs | n | min | median | max |\n|---|---:|---:|---:|---:|")
     for name, values in found.items():
-        print(f"| {name} | {len(values)} | {values.min():.3f} | {np.median(values):.3f} | "
-              f"{values.max():.3f} |")
+        print(
+            f"| {name} | {len(values)} | {values.min():.3f} | {np.median(values):.3f} | "
+            f"{values.max():.3f} |"
+        )
     near, distinct = separating_beta(found)
     beta = MODEL_BETA[embedder.name]
     print(f"\nnear duplicates <= {near:.3f} < beta {beta} < {distinct:.3f} <= distinct pairs")

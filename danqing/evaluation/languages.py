@@ -78,14 +78,19 @@ def confusion(items: list[tuple[str, str]], min_confidence: float) -> pl.DataFra
     probs = safety.predict(safety.load_fasttext(str(lid176_path())), spaced, k=5)
     old = [p.get("__label__zh", 0.0) for p in probs]
     top = [max(p, key=p.get).removeprefix("__label__") if p else "" for p in probs]
-    frame = pl.DataFrame({"language": [lang for lang, _ in items], "new": new, "old": old,
-                          "top": top})
-    return (frame.group_by("language", maintain_order=True)
-            .agg(pl.len().alias("rows"),
-                 (pl.col("new") >= min_confidence).mean().alias("kept_as_chinese"),
-                 (pl.col("old") >= min_confidence).mean().alias("kept_by_p_zh_alone"),
-                 pl.col("top").value_counts(sort=True).head(3).alias("lid176_top_labels"))
-            .sort("language"))
+    frame = pl.DataFrame(
+        {"language": [lang for lang, _ in items], "new": new, "old": old, "top": top}
+    )
+    return (
+        frame.group_by("language", maintain_order=True)
+        .agg(
+            pl.len().alias("rows"),
+            (pl.col("new") >= min_confidence).mean().alias("kept_as_chinese"),
+            (pl.col("old") >= min_confidence).mean().alias("kept_by_p_zh_alone"),
+            pl.col("top").value_counts(sort=True).head(3).alias("lid176_top_labels"),
+        )
+        .sort("language")
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

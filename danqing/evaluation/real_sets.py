@@ -23,8 +23,19 @@ LABELS = ROOT / "evaluation" / "labels"
 # source-reliability URL patterns do not match it.
 NO_URL = "https://img.example.cn/real/{uid}.jpg"
 
-LABEL_CLASSES = ("keep", "empty", "file_name", "logo", "icon", "ui_button", "advertising",
-                 "unsafe", "not_chinese", "no_content", "code")
+LABEL_CLASSES = (
+    "keep",
+    "empty",
+    "file_name",
+    "logo",
+    "icon",
+    "ui_button",
+    "advertising",
+    "unsafe",
+    "not_chinese",
+    "no_content",
+    "code",
+)
 NOISE_KINDS = ("emoticon", "entity", "link_stub", "url", "mention", "hashtag", "repost", "phone")
 
 
@@ -34,7 +45,8 @@ def shared_data() -> Path:
     if not (path / "real").is_dir():
         raise FileNotFoundError(
             f"real evaluation data not found at {path}/real: set DANQING_SHARED_DATA to the "
-            "shared/data folder")
+            "shared/data folder"
+        )
     return path
 
 
@@ -108,8 +120,9 @@ def load(name: str) -> pl.DataFrame:
     elif name == "wukong":
         labels = _labels("wukong_captions.csv", "csv_row")
         rows = _read_csv(real / "wukong_captions.csv")
-        items = [(f"wukong:{r['csv_row']}", r["caption"], None, labels.get(r["csv_row"]))
-                 for r in rows]
+        items = [
+            (f"wukong:{r['csv_row']}", r["caption"], None, labels.get(r["csv_row"])) for r in rows
+        ]
     elif name == "weibo":
         labels = _labels("weibo_posts.csv", "row")
         rows = _read_csv(real / "weibo_posts.csv")
@@ -119,8 +132,14 @@ def load(name: str) -> pl.DataFrame:
         frame = pl.read_parquet(real / "news_page_alts.parquet")
         items = []
         for i, r in enumerate(frame.iter_rows(named=True)):
-            items.append((f"news:{i}", r["alt_text"], (r["url"], r["page_url"], r["page_title"]),
-                          labels.get(str(i))))
+            items.append(
+                (
+                    f"news:{i}",
+                    r["alt_text"],
+                    (r["url"], r["page_url"], r["page_title"]),
+                    labels.get(str(i)),
+                )
+            )
     else:
         raise KeyError(f"unknown real set {name!r}; one of {sorted(BY_NAME)}")
     audit = _audit_labels()
@@ -132,16 +151,34 @@ def load(name: str) -> pl.DataFrame:
         url, page_url, title = where if where else (NO_URL.format(uid=uid), None, None)
         url = _resolve(url, page_url)
         host = urlsplit(url).hostname if url.startswith("http") else None
-        records.append({
-            "uid": uid, "url": url, "alt_text": text, "page_url": page_url, "page_title": title,
-            "domain": host, "languages": "zho",
-            "label": label[0] if label else None, "noise": label[1] if label else None,
-            "label_source": source,
-            "pair_key": name == "news",
-        })
-    return pl.DataFrame(records, schema={
-        "uid": pl.String, "url": pl.String, "alt_text": pl.String, "page_url": pl.String,
-        "page_title": pl.String,
-        "domain": pl.String, "languages": pl.String, "label": pl.String, "noise": pl.String,
-        "label_source": pl.String,
-        "pair_key": pl.Boolean})
+        records.append(
+            {
+                "uid": uid,
+                "url": url,
+                "alt_text": text,
+                "page_url": page_url,
+                "page_title": title,
+                "domain": host,
+                "languages": "zho",
+                "label": label[0] if label else None,
+                "noise": label[1] if label else None,
+                "label_source": source,
+                "pair_key": name == "news",
+            }
+        )
+    return pl.DataFrame(
+        records,
+        schema={
+            "uid": pl.String,
+            "url": pl.String,
+            "alt_text": pl.String,
+            "page_url": pl.String,
+            "page_title": pl.String,
+            "domain": pl.String,
+            "languages": pl.String,
+            "label": pl.String,
+            "noise": pl.String,
+            "label_source": pl.String,
+            "pair_key": pl.Boolean,
+        },
+    )

@@ -61,9 +61,7 @@ def verdicts(
             "uid": [u for u, r in zip(df["uid"].to_list(), reasons, strict=True) if r is not None],
             "step": [step] * (df.height - kept.height),
             "reason": [r for r in reasons if r is not None],
-            "value": [
-                _as_text(v) for v, r in zip(values, reasons, strict=True) if r is not None
-            ],
+            "value": [_as_text(v) for v, r in zip(values, reasons, strict=True) if r is not None],
         },
         schema=DROP_SCHEMA,
     )

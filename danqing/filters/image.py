@@ -37,8 +37,10 @@ def _join_by_uid(df: pl.DataFrame, table: pl.DataFrame, what: str, path) -> pl.D
     found = df.select(pl.col("uid").is_in(table["uid"].implode())).to_series()
     if not found.all():
         missing = df.filter(~found)["uid"].to_list()
-        raise ValueError(f"{path}: the {what} has no row for {len(missing)} uids of this shard, "
-                         f"e.g. {missing[:3]} (was it computed on this step's input?)")
+        raise ValueError(
+            f"{path}: the {what} has no row for {len(missing)} uids of this shard, "
+            f"e.g. {missing[:3]} (was it computed on this step's input?)"
+        )
     return joined
 
 
@@ -47,12 +49,15 @@ def _with_metrics(df: pl.DataFrame, metrics, step: str) -> pl.DataFrame:
     if all(c in df.columns for c in METRIC_COLUMNS):
         return df
     if metrics is None:
-        raise ValueError(f"{step} needs the image metric columns ({METRIC_COLUMNS}): run "
-                         "image_geometry before it, or give the rule a `metrics` input")
+        raise ValueError(
+            f"{step} needs the image metric columns ({METRIC_COLUMNS}): run "
+            "image_geometry before it, or give the rule a `metrics` input"
+        )
     table = _read(metrics, "image metrics", list(METRICS_SCHEMA))
     table = table.select(list(METRICS_SCHEMA)).cast(METRICS_SCHEMA)
-    return _join_by_uid(df.drop([c for c in METRIC_COLUMNS if c in df.columns]), table,
-                        "image metrics", metrics)
+    return _join_by_uid(
+        df.drop([c for c in METRIC_COLUMNS if c in df.columns]), table, "image metrics", metrics
+    )
 
 
 def _empty(df: pl.DataFrame, step: str) -> StepResult:
@@ -75,9 +80,12 @@ def image_geometry(df: pl.DataFrame, cfg: dict, metrics=None) -> StepResult:
     min_edge, max_ratio = cfg["min_edge"], cfg["max_aspect_ratio"]
     reasons, values = [], []
     for error, ow, oh, dw, dh in zip(
-        frame["img_error"].to_list(), frame["original_width"].to_list(),
-        frame["original_height"].to_list(), frame["img_width"].to_list(),
-        frame["img_height"].to_list(), strict=True,
+        frame["img_error"].to_list(),
+        frame["original_width"].to_list(),
+        frame["original_height"].to_list(),
+        frame["img_width"].to_list(),
+        frame["img_height"].to_list(),
+        strict=True,
     ):
         if error is not None:
             reasons.append("undecodable_image")
@@ -97,29 +105,34 @@ def image_geometry(df: pl.DataFrame, cfg: dict, metrics=None) -> StepResult:
     return verdicts(frame, "image_geometry", reasons, values)
 
 
-def _threshold_step(df: pl.DataFrame, step: str, column: str, minimum: float, reason: str,
-                    metrics) -> StepResult:
+def _threshold_step(
+    df: pl.DataFrame, step: str, column: str, minimum: float, reason: str, metrics
+) -> StepResult:
     if df.height == 0:
         return _empty(df, step)
     frame = _with_metrics(df, metrics, step)
     values = frame[column].to_list()
     if any(v is None for v in values):
-        raise ValueError(f"{step}: {column} is null for some rows (undecodable images must be "
-                         "dropped by image_geometry first)")
+        raise ValueError(
+            f"{step}: {column} is null for some rows (undecodable images must be "
+            "dropped by image_geometry first)"
+        )
     reasons = [None if v >= minimum else reason for v in values]
     return verdicts(frame, step, reasons, values)
 
 
 def low_textual_images(df: pl.DataFrame, cfg: dict, metrics=None) -> StepResult:
     """Grayscale pixel standard deviation below `min_std` (2): no visual content."""
-    return _threshold_step(df, "low_textual_images", "img_std", cfg["min_std"], "low_pixel_std",
-                           metrics)
+    return _threshold_step(
+        df, "low_textual_images", "img_std", cfg["min_std"], "low_pixel_std", metrics
+    )
 
 
 def blurry_images(df: pl.DataFrame, cfg: dict, metrics=None) -> StepResult:
     """Laplacian variance below `min_laplacian_var` (1000; measure in danqing.images.metrics)."""
-    return _threshold_step(df, "blurry_images", "img_blur", cfg["min_laplacian_var"], "blurry",
-                           metrics)
+    return _threshold_step(
+        df, "blurry_images", "img_blur", cfg["min_laplacian_var"], "blurry", metrics
+    )
 
 
 ENTROPY_COLUMNS = {"rgb": "img_entropy_rgb", "gray": "img_entropy"}
@@ -128,27 +141,41 @@ ENTROPY_COLUMNS = {"rgb": "img_entropy_rgb", "gray": "img_entropy"}
 def image_entropy(df: pl.DataFrame, cfg: dict, metrics=None) -> StepResult:
     """Image entropy below `min_entropy` (3 bits): little information. `measure`: `rgb` (the
     channel histograms pooled, the default; danqing.images.metrics.colour_entropy) or `gray`."""
-    return _threshold_step(df, "image_entropy", ENTROPY_COLUMNS[cfg["measure"]],
-                           cfg["min_entropy"], "low_entropy", metrics)
+    return _threshold_step(
+        df,
+        "image_entropy",
+        ENTROPY_COLUMNS[cfg["measure"]],
+        cfg["min_entropy"],
+        "low_entropy",
+        metrics,
+    )
 
 
 def _apply_dedup(df: pl.DataFrame, step: str, clusters, prefix: str) -> StepResult:
     if df.height == 0:
         return _empty(df, step)
-    table = _read(clusters, "dedup decisions", ["uid", "keep", "representative_uid",
-                                                "cluster_size"])
+    table = _read(
+        clusters, "dedup decisions", ["uid", "keep", "representative_uid", "cluster_size"]
+    )
     if "owner_batch" not in table.columns:  # per-batch decisions: uids are unique in a batch
         table = table.with_columns(pl.lit(None, dtype=pl.String).alias("owner_batch"))
     table = table.select(
-        "uid", "keep", "representative_uid", "owner_batch",
+        "uid",
+        "keep",
+        "representative_uid",
+        "owner_batch",
         pl.col("cluster_size").alias(f"{prefix}_cluster_size"),
     )
     frame = _join_by_uid(df, table, "dedup decisions", clusters)
     batches = frame["batch"].to_list() if "batch" in frame.columns else [None] * frame.height
     reasons, values = [], []
     for keep, representative, owner, batch in zip(
-            frame["keep"].to_list(), frame["representative_uid"].to_list(),
-            frame["owner_batch"].to_list(), batches, strict=True):
+        frame["keep"].to_list(),
+        frame["representative_uid"].to_list(),
+        frame["owner_batch"].to_list(),
+        batches,
+        strict=True,
+    ):
         if owner is not None and batch is not None and batch != owner:
             # The same uid in an earlier batch: this row is a second copy of that pair.
             reasons.append("duplicate_uid")
@@ -156,8 +183,7 @@ def _apply_dedup(df: pl.DataFrame, step: str, clusters, prefix: str) -> StepResu
         else:
             reasons.append(None if keep else "duplicate")
             values.append(representative)
-    return verdicts(frame.drop("keep", "representative_uid", "owner_batch"), step, reasons,
-                    values)
+    return verdicts(frame.drop("keep", "representative_uid", "owner_batch"), step, reasons, values)
 
 
 def semantic_dedup(df: pl.DataFrame, cfg: dict, clusters=None) -> StepResult:
@@ -179,8 +205,9 @@ def image_safety(df: pl.DataFrame, cfg: dict, scores=None) -> StepResult:
     columns = ["uid", "nsfw_score"] + (["nsfw_error"] if "nsfw_error" in table.columns else [])
     frame = _join_by_uid(df, table.select(columns), "NSFW scores", scores)
     threshold = cfg["threshold"]
-    errors = (frame["nsfw_error"].to_list() if "nsfw_error" in frame.columns
-              else [None] * frame.height)
+    errors = (
+        frame["nsfw_error"].to_list() if "nsfw_error" in frame.columns else [None] * frame.height
+    )
     reasons, values = [], []
     for score, error in zip(frame["nsfw_score"].to_list(), errors, strict=True):
         if score is None:
@@ -206,18 +233,27 @@ def cross_modal_alignment(df: pl.DataFrame, cfg: dict, distances=None) -> StepRe
     if table["distance"].null_count() == table.height:
         model = table["model"][0] if "model" in table.columns and table.height else "unknown"
         return StepResult(
-            kept=df, dropped=empty_drops(), status="not_run",
-            note=(f"not run: the embedding model ({model}) has no text tower, so image-text "
-                  "distances cannot be computed; configure embedding.model: chinese-clip with "
-                  "a checkpoint to run this step"),
+            kept=df,
+            dropped=empty_drops(),
+            status="not_run",
+            note=(
+                f"not run: the embedding model ({model}) has no text tower, so image-text "
+                "distances cannot be computed; configure embedding.model: chinese-clip with "
+                "a checkpoint to run this step"
+            ),
         ).check(df.height)
-    frame = _join_by_uid(df, table.select("uid", pl.col("distance").alias("alignment_distance")),
-                         "image-text distances", distances)
+    frame = _join_by_uid(
+        df,
+        table.select("uid", pl.col("distance").alias("alignment_distance")),
+        "image-text distances",
+        distances,
+    )
     low, high = cfg["min_distance"], cfg["max_distance"]
     reasons = []
     for d in frame["alignment_distance"].to_list():
         if d is None:
             raise ValueError(f"{distances}: a null distance among computed ones")
-        reasons.append("below_alignment_window" if d < low else
-                       "above_alignment_window" if d > high else None)
+        reasons.append(
+            "below_alignment_window" if d < low else "above_alignment_window" if d > high else None
+        )
     return verdicts(frame, step, reasons, frame["alignment_distance"].to_list())

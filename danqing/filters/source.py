@@ -86,7 +86,10 @@ def source_reliability(df: pl.DataFrame, cfg: dict) -> StepResult:
     columns = {
         "domain": df["domain"].cast(pl.String).fill_null("").str.to_lowercase(),
         "image": df["url"].cast(pl.String).str.extract(host_re).fill_null("").str.to_lowercase(),
-        "page": df["page_url"].cast(pl.String).str.extract(host_re).fill_null("")
+        "page": df["page_url"]
+        .cast(pl.String)
+        .str.extract(host_re)
+        .fill_null("")
         .str.to_lowercase(),
     }
     reasons: list[str | None] = [None] * df.height
@@ -130,8 +133,7 @@ def text_constraints(df: pl.DataFrame, cfg: dict) -> StepResult:
     interface = load_word_set(tuple(str(p) for p in cfg["interface_words"]))
     stop = load_word_set(tuple(str(p) for p in cfg["stop_words"]))
     texts = df["alt_text"].to_list()
-    titles = (df["page_title"].to_list() if "page_title" in df.columns
-              else [None] * df.height)
+    titles = df["page_title"].to_list() if "page_title" in df.columns else [None] * df.height
     words = [segment(text) for text in texts]
     lengths = [caption_length(t, w, unit) for t, w in zip(texts, words, strict=True)]
     reasons: list[str | None] = []
@@ -149,5 +151,10 @@ def text_constraints(df: pl.DataFrame, cfg: dict) -> StepResult:
         else:
             reasons.append("too_few_words" if n < low else "too_many_words" if n > high else None)
             values.append(n)
-    return verdicts(df, "text_constraints", reasons, values,
-                    columns={"word_count": lengths, "words": [" ".join(w) for w in words]})
+    return verdicts(
+        df,
+        "text_constraints",
+        reasons,
+        values,
+        columns={"word_count": lengths, "words": [" ".join(w) for w in words]},
+    )

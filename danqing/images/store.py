@@ -21,8 +21,9 @@ class MissingImageError(FileNotFoundError):
     pass
 
 
-def read_images(frame: pl.DataFrame, root: str | os.PathLike | None = None,
-                verify: bool = False) -> Iterator[tuple[str, bytes]]:
+def read_images(
+    frame: pl.DataFrame, root: str | os.PathLike | None = None, verify: bool = False
+) -> Iterator[tuple[str, bytes]]:
     """Yield (uid, image bytes) for every row of `frame` (columns uid, image_tar, image_member).
 
     Rows are grouped by tar (tars in order of first appearance) and, within a tar, yielded in the
@@ -35,20 +36,21 @@ def read_images(frame: pl.DataFrame, root: str | os.PathLike | None = None,
     if missing:
         raise ValueError(f"read_images needs columns {missing} (kept rows of download_images)")
     rows = frame.select(columns)
-    if rows.select(pl.col("image_tar").is_null().any() | pl.col("image_member").is_null().any()
-                   ).item():
+    if rows.select(
+        pl.col("image_tar").is_null().any() | pl.col("image_member").is_null().any()
+    ).item():
         raise ValueError("read_images got rows without an image (image_tar/image_member null)")
     for (tar_path,), group in rows.group_by("image_tar", maintain_order=True):
         path = os.path.join(root, tar_path) if root is not None else tar_path
         wanted: dict[str, list[tuple[str, str | None]]] = {}
         for row in group.iter_rows(named=True):
-            wanted.setdefault(row["image_member"], []).append(
-                (row["uid"], row.get("image_sha256")))
+            wanted.setdefault(row["image_member"], []).append((row["uid"], row.get("image_sha256")))
         yield from _read_tar(path, wanted)
 
 
-def read_images_in_order(frame: pl.DataFrame, root: str | os.PathLike | None = None,
-                         verify: bool = False) -> Iterator[tuple[str, bytes]]:
+def read_images_in_order(
+    frame: pl.DataFrame, root: str | os.PathLike | None = None, verify: bool = False
+) -> Iterator[tuple[str, bytes]]:
     """Yield (uid, image bytes) in the frame's row order, whatever order the tars hold them in.
 
     Each tar's headers are scanned once for the offsets of the wanted members (a few numbers per
@@ -72,8 +74,10 @@ def read_images_in_order(frame: pl.DataFrame, root: str | os.PathLike | None = N
                     found[member.name] = (member.offset_data, member.size)
         absent = sorted(wanted - set(found), key=str)
         if absent:
-            raise MissingImageError(f"{path} lacks {len(absent)} of the {len(wanted)} images "
-                                    f"asked for (e.g. {absent[0]})")
+            raise MissingImageError(
+                f"{path} lacks {len(absent)} of the {len(wanted)} images "
+                f"asked for (e.g. {absent[0]})"
+            )
         offsets[tar_path] = found
     handles: dict[str, io.BufferedReader] = {}
     try:
@@ -88,16 +92,18 @@ def read_images_in_order(frame: pl.DataFrame, root: str | os.PathLike | None = N
             data = handle.read(size)
             sha = row.get("image_sha256")
             if sha is not None and hashlib.sha256(data).hexdigest() != sha:
-                raise ValueError(f"{tar_path}:{row['image_member']} (uid {row['uid']}) does not "
-                                 "match its sha256")
+                raise ValueError(
+                    f"{tar_path}:{row['image_member']} (uid {row['uid']}) does not match its sha256"
+                )
             yield row["uid"], data
     finally:
         for handle in handles.values():
             handle.close()
 
 
-def _read_tar(path: str, wanted: dict[str, list[tuple[str, str | None]]]
-              ) -> Iterator[tuple[str, bytes]]:
+def _read_tar(
+    path: str, wanted: dict[str, list[tuple[str, str | None]]]
+) -> Iterator[tuple[str, bytes]]:
     found: set[str] = set()
     # Random-access mode scans the headers only (seeking past data it does not need), so a few
     # images from a large tar cost a few reads, and all of them one sequential pass.

@@ -57,8 +57,12 @@ def yaml_header(manifest: dict, cfg: dict) -> str:
     # One config: `datasets` infers one builder for a repository from its first config's files,
     # so a second config of tars would be read as Parquet. The card's text shows how to load the
     # tars (load_dataset("webdataset", data_files=...), or webdataset itself).
-    configs = [{"config_name": "default",
-                "data_files": [{"split": "train", "path": "data/train-*.parquet"}]}]
+    configs = [
+        {
+            "config_name": "default",
+            "data_files": [{"split": "train", "path": "data/train-*.parquet"}],
+        }
+    ]
     header = {
         "license": cfg["license"],
         "language": ["zh"],
@@ -84,7 +88,9 @@ def render(manifest: dict, filtration_md: str, collected: int | None, cfg: dict)
     rows = manifest["rows"]
     parquet = [f for f in manifest["files"] if f["kind"] == "parquet"]
     tars = [f for f in manifest["files"] if f["kind"] == "webdataset"]
-    kept = f" ({100.0 * rows / collected:.2f}% of {collected:,} collected pairs)" if collected else ""
+    kept = (
+        f" ({100.0 * rows / collected:.2f}% of {collected:,} collected pairs)" if collected else ""
+    )
     lines = [
         yaml_header(manifest, cfg),
         f"# {cfg['pretty_name']}",
@@ -117,34 +123,66 @@ def render(manifest: dict, filtration_md: str, collected: int | None, cfg: dict)
         "|---|---|---|",
     ]
     for column in manifest["columns"]:
-        doc = COLUMN_DOCS.get(column["name"], "Recorded by a filter step (see the workflow's "
-                              "docs for its meaning).")
+        doc = COLUMN_DOCS.get(
+            column["name"], "Recorded by a filter step (see the workflow's docs for its meaning)."
+        )
         lines.append(f"| `{column['name']}` | {column['type']} | {doc} |")
-    lines += ["", "## How to load", "", "With 🤗 `datasets` (from this folder or its Hub repository):",
-              "", "```python", "from datasets import load_dataset", "",
-              'pairs = load_dataset("parquet", data_files="data/train-*.parquet", split="train")',
-              'print(pairs[0]["alt_text"], pairs[0]["url"])', "```", ""]
+    lines += [
+        "",
+        "## How to load",
+        "",
+        "With 🤗 `datasets` (from this folder or its Hub repository):",
+        "",
+        "```python",
+        "from datasets import load_dataset",
+        "",
+        'pairs = load_dataset("parquet", data_files="data/train-*.parquet", split="train")',
+        'print(pairs[0]["alt_text"], pairs[0]["url"])',
+        "```",
+        "",
+    ]
     if manifest["images"]:
         last = len(tars) - 1
-        lines += ["Images with `webdataset`:", "", "```python", "import webdataset as wds", "",
-                  f'urls = "webdataset/train-{{00000..{last:05d}}}-of-{len(tars):05d}.tar"',
-                  'samples = wds.WebDataset(urls).decode("pil").to_tuple("__key__", "jpg;png;webp", "txt", "json")',
-                  "for key, image, caption, meta in samples:",
-                  "    ...", "```", "",
-                  "or with `datasets`: `load_dataset(\"webdataset\", data_files=\"webdataset/*.tar\", "
-                  "split=\"train\")`.", ""]
-    lines += ["## How it was filtered", "",
-              "Rows left after each step of the workflow (the paper's Table 6 layout):", "",
-              filtration_md.rstrip(), "",
-              "## Publishing", "",
-              "The folder is laid out for a Hugging Face dataset repository:", "",
-              "```python", "from huggingface_hub import HfApi", "",
-              'HfApi().upload_large_folder(repo_id="ORG/NAME", repo_type="dataset", folder_path=".")',
-              "```", "",
-              "`manifest.json` lists the sha256 of every data file for checking a copy.", "",
-              "## License", "",
-              f"The metadata and captions are released under `{cfg['license']}`. The images "
-              "remain the property of their owners and are referenced by URL; the WebDataset "
-              "copies are for research use. Pairs whose owners opt out can be removed by uid.",
-              ""]
+        lines += [
+            "Images with `webdataset`:",
+            "",
+            "```python",
+            "import webdataset as wds",
+            "",
+            f'urls = "webdataset/train-{{00000..{last:05d}}}-of-{len(tars):05d}.tar"',
+            'samples = wds.WebDataset(urls).decode("pil").to_tuple("__key__", "jpg;png;webp", "txt", "json")',
+            "for key, image, caption, meta in samples:",
+            "    ...",
+            "```",
+            "",
+            'or with `datasets`: `load_dataset("webdataset", data_files="webdataset/*.tar", '
+            'split="train")`.',
+            "",
+        ]
+    lines += [
+        "## How it was filtered",
+        "",
+        "Rows left after each step of the workflow (the paper's Table 6 layout):",
+        "",
+        filtration_md.rstrip(),
+        "",
+        "## Publishing",
+        "",
+        "The folder is laid out for a Hugging Face dataset repository:",
+        "",
+        "```python",
+        "from huggingface_hub import HfApi",
+        "",
+        'HfApi().upload_large_folder(repo_id="ORG/NAME", repo_type="dataset", folder_path=".")',
+        "```",
+        "",
+        "`manifest.json` lists the sha256 of every data file for checking a copy.",
+        "",
+        "## License",
+        "",
+        f"The metadata and captions are released under `{cfg['license']}`. The images "
+        "remain the property of their owners and are referenced by URL; the WebDataset "
+        "copies are for research use. Pairs whose owners opt out can be removed by uid.",
+        "",
+    ]
     return "\n".join(lines)

@@ -112,8 +112,11 @@ def read_compare(path: str, columns: Sequence[str] = ()) -> pl.DataFrame:
     if not files:
         raise FileNotFoundError(f"figures.compare.parquet: no Parquet file at {path}")
     frame = pl.concat([pl.read_parquet(f) for f in files], how="diagonal_relaxed")
-    renames = {f"original_{c}": c for c in ("width", "height")
-               if f"original_{c}" in frame.columns and c not in frame.columns}
+    renames = {
+        f"original_{c}": c
+        for c in ("width", "height")
+        if f"original_{c}" in frame.columns and c not in frame.columns
+    }
     frame = frame.rename(renames)
     missing = [c for c in ("url", "alt_text") if c not in frame.columns]
     if missing:
@@ -125,7 +128,9 @@ def read_compare(path: str, columns: Sequence[str] = ()) -> pl.DataFrame:
 # Histograms
 
 
-def histogram(values: np.ndarray, edges: Sequence[float]) -> tuple[list[float], list[float], list[int]]:
+def histogram(
+    values: np.ndarray, edges: Sequence[float]
+) -> tuple[list[float], list[float], list[int]]:
     """Counts in bins [e_i, e_i+1) and a last open bin [e_n, inf); values below e_0 get an
     underflow bin (-inf, e_0) of their own. NaN is not counted."""
     values = np.asarray(values, dtype=np.float64)
@@ -144,12 +149,14 @@ def histogram(values: np.ndarray, edges: Sequence[float]) -> tuple[list[float], 
 def hist_frame(left, right, counts, **labels) -> pl.DataFrame:
     total = sum(counts)
     data = {k: [v] * len(counts) for k, v in labels.items()}
-    data.update({
-        "bin_left": [float(x) for x in left],
-        "bin_right": [float(x) for x in right],
-        "count": [int(c) for c in counts],
-        "share": [c / total if total else 0.0 for c in counts],
-    })
+    data.update(
+        {
+            "bin_left": [float(x) for x in left],
+            "bin_right": [float(x) for x in right],
+            "count": [int(c) for c in counts],
+            "share": [c / total if total else 0.0 for c in counts],
+        }
+    )
     return pl.DataFrame(data, schema_overrides={"count": pl.Int64})
 
 
@@ -166,13 +173,17 @@ def _bin_label(left: float, right: float, integer: bool = True) -> str:
 # Fig. 2: image sizes and caption lengths
 
 
-def fig2_numbers(frames: Iterable[pl.DataFrame], size_edges: Sequence[int]) -> tuple[pl.DataFrame, list[str]]:
+def fig2_numbers(
+    frames: Iterable[pl.DataFrame], size_edges: Sequence[int]
+) -> tuple[pl.DataFrame, list[str]]:
     """Width, height and minimum edge of the original images (bins `size_edges`) and caption
     length in characters, the unit of the paper's "5 to 60 Chinese words" (one bin per length;
     danqing.filters.source.caption_length), summed over all shards."""
     from danqing.filters.source import caption_length
 
-    size_counts = {p: np.zeros(len(size_edges), dtype=np.int64) for p in ("width", "height", "min_edge")}
+    size_counts = {
+        p: np.zeros(len(size_edges), dtype=np.int64) for p in ("width", "height", "min_edge")
+    }
     under = dict.fromkeys(size_counts, 0)
     lengths: Counter = Counter()
     have_sizes = False
@@ -190,23 +201,37 @@ def fig2_numbers(frames: Iterable[pl.DataFrame], size_edges: Sequence[int]) -> t
                     counts = counts[1:]
                 size_counts[panel] += np.asarray(counts, dtype=np.int64)
         if "alt_text" in frame.columns:
-            lengths.update(caption_length(t, [], "characters")
-                           for t in frame["alt_text"].drop_nulls().to_list())
+            lengths.update(
+                caption_length(t, [], "characters")
+                for t in frame["alt_text"].drop_nulls().to_list()
+            )
     parts, notes = [], []
     if have_sizes:
         for panel, counts in size_counts.items():
             left, right = list(size_edges), list(size_edges[1:]) + [math.inf]
             counts = counts.tolist()
             if under[panel]:
-                left, right, counts = [-math.inf] + left, [size_edges[0]] + right, [under[panel]] + counts
+                left, right, counts = (
+                    [-math.inf] + left,
+                    [size_edges[0]] + right,
+                    [under[panel]] + counts,
+                )
             parts.append(hist_frame(left, right, counts, panel=panel))
     else:
-        notes.append("Image width/height/min-edge panels not available: no images were "
-                     "downloaded in this run (text-only; no original_width/original_height).")
+        notes.append(
+            "Image width/height/min-edge panels not available: no images were "
+            "downloaded in this run (text-only; no original_width/original_height)."
+        )
     if lengths:
         lo, hi = min(lengths), max(lengths)
-        parts.append(hist_frame(list(range(lo, hi + 1)), list(range(lo + 1, hi + 2)),
-                                [lengths.get(k, 0) for k in range(lo, hi + 1)], panel="caption_words"))
+        parts.append(
+            hist_frame(
+                list(range(lo, hi + 1)),
+                list(range(lo + 1, hi + 2)),
+                [lengths.get(k, 0) for k in range(lo, hi + 1)],
+                panel="caption_words",
+            )
+        )
     else:
         notes.append("Caption length panel not available: the shards hold no captions.")
     if not parts:
@@ -214,10 +239,16 @@ def fig2_numbers(frames: Iterable[pl.DataFrame], size_edges: Sequence[int]) -> t
     return pl.concat(parts, how="vertical"), notes
 
 
-def plot_fig2(numbers: pl.DataFrame, out: str | os.PathLike, notes: Sequence[str] = (), name: str = "DanQing") -> None:
+def plot_fig2(
+    numbers: pl.DataFrame, out: str | os.PathLike, notes: Sequence[str] = (), name: str = "DanQing"
+) -> None:
     plt = _pyplot()
-    titles = {"width": "图像宽度 Width (px)", "height": "图像高度 Height (px)",
-              "min_edge": "最短边 Min edge (px)", "caption_words": "文本长度 Caption length (characters)"}
+    titles = {
+        "width": "图像宽度 Width (px)",
+        "height": "图像高度 Height (px)",
+        "min_edge": "最短边 Min edge (px)",
+        "caption_words": "文本长度 Caption length (characters)",
+    }
     panels = [p for p in titles if p in set(numbers["panel"])]
     rows = 2 if len(panels) == 4 else 1
     cols = len(panels) // rows
@@ -225,10 +256,17 @@ def plot_fig2(numbers: pl.DataFrame, out: str | os.PathLike, notes: Sequence[str
     for ax, panel in zip(axes.flat, panels, strict=True):
         sub = numbers.filter(pl.col("panel") == panel)
         if panel == "caption_words":
-            ax.bar(sub["bin_left"].to_numpy(), sub["share"].to_numpy() * 100, width=0.9, color=OURS_COLOUR)
+            ax.bar(
+                sub["bin_left"].to_numpy(),
+                sub["share"].to_numpy() * 100,
+                width=0.9,
+                color=OURS_COLOUR,
+            )
             ax.set_xlabel("字数 characters per caption")
         else:
-            labels = [_bin_label(a, b) for a, b in zip(sub["bin_left"], sub["bin_right"], strict=True)]
+            labels = [
+                _bin_label(a, b) for a, b in zip(sub["bin_left"], sub["bin_right"], strict=True)
+            ]
             ax.bar(range(sub.height), sub["share"].to_numpy() * 100, color=OURS_COLOUR)
             ax.set_xticks(range(sub.height), labels, rotation=60, ha="right", fontsize=8)
         ax.set_title(titles[panel])
@@ -276,18 +314,38 @@ def fig4a_numbers(counts: dict[str, np.ndarray], bins: int = 10) -> pl.DataFrame
         density = shares.sum(axis=1)
         idx = np.minimum(np.searchsorted(edges, density, side="right") - 1, bins - 1)
         hist = np.bincount(idx, minlength=bins).tolist()
-        parts.append(hist_frame(edges[:-1], edges[1:], hist, panel="density", dataset=name,
-                                category="noun+verb+adjective"))
-        parts.append(pl.DataFrame({
-            "panel": ["pos_share"] * 4, "dataset": [name] * 4,
-            "category": [*POS_CLASSES, "noun+verb+adjective"],
-            "bin_left": [None] * 4, "bin_right": [None] * 4,
-            "count": [int(x) for x in c[:, 1:].sum(axis=0)] + [int(c[:, 1:].sum())],
-            "share": [float(x) if len(c) else 0.0 for x in shares.mean(axis=0)]
-            + [float(density.mean()) if len(c) else 0.0],
-        }, schema_overrides={"bin_left": pl.Float64, "bin_right": pl.Float64, "count": pl.Int64}))
+        parts.append(
+            hist_frame(
+                edges[:-1],
+                edges[1:],
+                hist,
+                panel="density",
+                dataset=name,
+                category="noun+verb+adjective",
+            )
+        )
+        parts.append(
+            pl.DataFrame(
+                {
+                    "panel": ["pos_share"] * 4,
+                    "dataset": [name] * 4,
+                    "category": [*POS_CLASSES, "noun+verb+adjective"],
+                    "bin_left": [None] * 4,
+                    "bin_right": [None] * 4,
+                    "count": [int(x) for x in c[:, 1:].sum(axis=0)] + [int(c[:, 1:].sum())],
+                    "share": [float(x) if len(c) else 0.0 for x in shares.mean(axis=0)]
+                    + [float(density.mean()) if len(c) else 0.0],
+                },
+                schema_overrides={
+                    "bin_left": pl.Float64,
+                    "bin_right": pl.Float64,
+                    "count": pl.Int64,
+                },
+            )
+        )
     return pl.concat(parts, how="diagonal_relaxed").select(
-        "panel", "dataset", "category", "bin_left", "bin_right", "count", "share")
+        "panel", "dataset", "category", "bin_left", "bin_right", "count", "share"
+    )
 
 
 def plot_fig4a(numbers: pl.DataFrame, out, notes: Sequence[str] = ()) -> None:
@@ -299,12 +357,25 @@ def plot_fig4a(numbers: pl.DataFrame, out, notes: Sequence[str] = ()) -> None:
         sub = numbers.filter((pl.col("dataset") == name) & (pl.col("panel") == "density"))
         centres = (sub["bin_left"].to_numpy() + sub["bin_right"].to_numpy()) / 2
         step = float(sub["bin_right"][0] - sub["bin_left"][0])
-        ax1.bar(centres + (k - (len(names) - 1) / 2) * width * step, sub["share"].to_numpy() * 100,
-                width=width * step, color=_colour(k), label=f"{name} (n={sub['count'].sum():,})")
-        pos = numbers.filter((pl.col("dataset") == name) & (pl.col("panel") == "pos_share")
-                             & (pl.col("category") != "noun+verb+adjective"))
-        ax2.bar(np.arange(pos.height) + (k - (len(names) - 1) / 2) * width,
-                pos["share"].to_numpy() * 100, width=width, color=_colour(k), label=name)
+        ax1.bar(
+            centres + (k - (len(names) - 1) / 2) * width * step,
+            sub["share"].to_numpy() * 100,
+            width=width * step,
+            color=_colour(k),
+            label=f"{name} (n={sub['count'].sum():,})",
+        )
+        pos = numbers.filter(
+            (pl.col("dataset") == name)
+            & (pl.col("panel") == "pos_share")
+            & (pl.col("category") != "noun+verb+adjective")
+        )
+        ax2.bar(
+            np.arange(pos.height) + (k - (len(names) - 1) / 2) * width,
+            pos["share"].to_numpy() * 100,
+            width=width,
+            color=_colour(k),
+            label=name,
+        )
         ax2.set_xticks(range(pos.height), ["名词 nouns", "动词 verbs", "形容词 adjectives"])
     ax1.set_xlabel("语义词密度 semantic-word density (nouns+verbs+adjectives / words)")
     ax1.set_ylabel("占比 share of captions (%)")
@@ -335,8 +406,10 @@ def load_masked_lm(model_path: str | None, device: str = "cpu"):
             "downloaded by the workflow."
         )
     if not Path(model_path, "config.json").is_file():
-        raise PerplexityModelMissing(f"figures.perplexity.model: {model_path} has no config.json "
-                                     "(expected a folder written by save_pretrained)")
+        raise PerplexityModelMissing(
+            f"figures.perplexity.model: {model_path} has no config.json "
+            "(expected a folder written by save_pretrained)"
+        )
     from transformers import AutoModelForMaskedLM, AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(model_path)
@@ -346,22 +419,30 @@ def load_masked_lm(model_path: str | None, device: str = "cpu"):
     return tokenizer, model
 
 
-def pseudo_perplexity(texts: Sequence[str], tokenizer, model, batch_size: int = 64,
-                      max_tokens: int = 128, device: str = "cpu") -> np.ndarray:
+def pseudo_perplexity(
+    texts: Sequence[str],
+    tokenizer,
+    model,
+    batch_size: int = 64,
+    max_tokens: int = 128,
+    device: str = "cpu",
+) -> np.ndarray:
     """Sentence pseudo-perplexity (Salazar et al. 2020): mask each token in turn, and
     PPL = exp(mean over tokens of -log p(token | the rest)). NaN for a caption with no token.
 
     The masked copies of all captions are batched together, `batch_size` copies per forward."""
     import torch
 
-    encoded = [tokenizer(t or "", truncation=True, max_length=max_tokens)["input_ids"] for t in texts]
+    encoded = [
+        tokenizer(t or "", truncation=True, max_length=max_tokens)["input_ids"] for t in texts
+    ]
     jobs = [(i, pos) for i, ids in enumerate(encoded) for pos in range(1, len(ids) - 1)]
     nll = np.zeros(len(texts))
     n_tok = np.zeros(len(texts), dtype=np.int64)
     mask_id, pad_id = tokenizer.mask_token_id, tokenizer.pad_token_id or 0
     with torch.inference_mode():
         for start in range(0, len(jobs), batch_size):
-            chunk = jobs[start:start + batch_size]
+            chunk = jobs[start : start + batch_size]
             width = max(len(encoded[i]) for i, _ in chunk)
             ids = torch.full((len(chunk), width), pad_id, dtype=torch.long)
             attention = torch.zeros((len(chunk), width), dtype=torch.long)
@@ -397,8 +478,13 @@ def plot_fig4b(numbers: pl.DataFrame, out, notes: Sequence[str] = ()) -> None:
     for k, name in enumerate(names):
         sub = numbers.filter(pl.col("dataset") == name)
         labels = [_bin_label(a, b) for a, b in zip(sub["bin_left"], sub["bin_right"], strict=True)]
-        ax.bar(np.arange(sub.height) + (k - (len(names) - 1) / 2) * width, sub["share"].to_numpy() * 100,
-               width=width, color=_colour(k), label=f"{name} (n={sub['count'].sum():,})")
+        ax.bar(
+            np.arange(sub.height) + (k - (len(names) - 1) / 2) * width,
+            sub["share"].to_numpy() * 100,
+            width=width,
+            color=_colour(k),
+            label=f"{name} (n={sub['count'].sum():,})",
+        )
         ax.set_xticks(range(sub.height), labels, rotation=30, ha="right")
     ax.set_xlabel("伪困惑度 pseudo-perplexity (masked LM)")
     ax.set_ylabel("占比 share of captions (%)")
@@ -412,7 +498,9 @@ def plot_fig4b(numbers: pl.DataFrame, out, notes: Sequence[str] = ()) -> None:
 # Embeddings: Figs. 6 and 7, topics
 
 
-def load_embeddings(npz_paths: Sequence[str], uids: Iterable[str] | None = None) -> dict[str, np.ndarray]:
+def load_embeddings(
+    npz_paths: Sequence[str], uids: Iterable[str] | None = None
+) -> dict[str, np.ndarray]:
     """uid, image (and text where stored) arrays of the per-shard .npz files, restricted to
     `uids` (the final kept pairs) and L2-normalised in float32."""
     keep = None if uids is None else set(uids)
@@ -450,8 +538,9 @@ def embedding_matrix(frame: pl.DataFrame, column: str = "embeddings") -> np.ndar
     return _normalise(np.asarray(frame[column].to_list(), dtype=np.float32))
 
 
-def cluster_sizes(x: np.ndarray, k: int, niter: int = 20, seed: int = 1234,
-                  min_points_per_cluster: int = 39) -> tuple[np.ndarray, int]:
+def cluster_sizes(
+    x: np.ndarray, k: int, niter: int = 20, seed: int = 1234, min_points_per_cluster: int = 39
+) -> tuple[np.ndarray, int]:
     """FAISS spherical k-means on L2-normalised vectors; cluster sizes, largest first.
 
     k is lowered to n / min_points_per_cluster when there are too few vectors (FAISS warns
@@ -463,8 +552,16 @@ def cluster_sizes(x: np.ndarray, k: int, niter: int = 20, seed: int = 1234,
     if n == 0:
         raise FigureDataMissing("no embeddings to cluster")
     x = np.ascontiguousarray(x, dtype=np.float32)
-    kmeans = faiss.Kmeans(d, k_used, niter=niter, seed=seed, spherical=True, verbose=False,
-                          min_points_per_centroid=1, max_points_per_centroid=max(256, n // k_used + 1))
+    kmeans = faiss.Kmeans(
+        d,
+        k_used,
+        niter=niter,
+        seed=seed,
+        spherical=True,
+        verbose=False,
+        min_points_per_centroid=1,
+        max_points_per_centroid=max(256, n // k_used + 1),
+    )
     kmeans.train(x)
     _, assign = kmeans.index.search(x, 1)
     sizes = np.bincount(assign[:, 0], minlength=k_used)
@@ -474,10 +571,16 @@ def cluster_sizes(x: np.ndarray, k: int, niter: int = 20, seed: int = 1234,
 def fig6_numbers(sizes: dict[str, np.ndarray]) -> pl.DataFrame:
     parts = []
     for name, s in sizes.items():
-        parts.append(pl.DataFrame({
-            "dataset": [name] * len(s), "rank": np.arange(1, len(s) + 1),
-            "cluster_size": s.astype(np.int64), "share": s / max(1, s.sum()),
-        }))
+        parts.append(
+            pl.DataFrame(
+                {
+                    "dataset": [name] * len(s),
+                    "rank": np.arange(1, len(s) + 1),
+                    "cluster_size": s.astype(np.int64),
+                    "share": s / max(1, s.sum()),
+                }
+            )
+        )
     return pl.concat(parts, how="vertical")
 
 
@@ -486,8 +589,13 @@ def plot_fig6(numbers: pl.DataFrame, out, notes: Sequence[str] = ()) -> None:
     fig, ax = plt.subplots(figsize=(7.5, 4.4))
     for k, name in enumerate(dict.fromkeys(numbers["dataset"])):
         sub = numbers.filter(pl.col("dataset") == name)
-        ax.plot(sub["rank"].to_numpy(), sub["cluster_size"].to_numpy(), color=_colour(k), lw=1.8,
-                label=f"{name} ({sub['cluster_size'].sum():,} images, k={sub.height:,})")
+        ax.plot(
+            sub["rank"].to_numpy(),
+            sub["cluster_size"].to_numpy(),
+            color=_colour(k),
+            lw=1.8,
+            label=f"{name} ({sub['cluster_size'].sum():,} images, k={sub.height:,})",
+        )
     ax.set_yscale("log")
     ax.set_xscale("log")
     ax.set_xlabel("簇排名 cluster rank (by size)")
@@ -532,8 +640,14 @@ def plot_fig7(numbers: pl.DataFrame, out, notes: Sequence[str] = ()) -> None:
     fig, ax = plt.subplots(figsize=(7.5, 4.4))
     for k, name in enumerate(dict.fromkeys(numbers["dataset"])):
         sub = numbers.filter(pl.col("dataset") == name)
-        ax.stairs(sub["share"].to_numpy() * 100, np.append(sub["bin_left"].to_numpy(), sub["bin_right"][-1]),
-                  color=_colour(k), fill=True, alpha=0.45, label=f"{name} (n={sub['count'].sum():,})")
+        ax.stairs(
+            sub["share"].to_numpy() * 100,
+            np.append(sub["bin_left"].to_numpy(), sub["bin_right"][-1]),
+            color=_colour(k),
+            fill=True,
+            alpha=0.45,
+            label=f"{name} (n={sub['count'].sum():,})",
+        )
     ax.set_xlabel("图文相似度 image-text cosine similarity")
     ax.set_ylabel("占比 share of pairs (%)")
     ax.set_title("图文相似度分布 Image-text similarity (Fig. 7)")
@@ -546,23 +660,40 @@ def plot_fig7(numbers: pl.DataFrame, out, notes: Sequence[str] = ()) -> None:
 # Fig. 11: word cloud; Table 7: source domains
 
 
-def word_frequencies(word_lists: Iterable[Sequence[str]], stop_words: frozenset[str] = frozenset(),
-                     min_length: int = 1, top: int = 200) -> pl.DataFrame:
+def word_frequencies(
+    word_lists: Iterable[Sequence[str]],
+    stop_words: frozenset[str] = frozenset(),
+    min_length: int = 1,
+    top: int = 200,
+) -> pl.DataFrame:
     """The `top` most frequent jieba words (rank, word, count), stop words, words shorter than
     `min_length` characters and tokens without a letter, digit or Han character left out."""
     from danqing.text import is_word
 
     counts: Counter = Counter()
     for words in word_lists:
-        counts.update(w for w in words if len(w) >= min_length and is_word(w)
-                      and w.lower() not in stop_words)
+        counts.update(
+            w for w in words if len(w) >= min_length and is_word(w) and w.lower() not in stop_words
+        )
     ranked = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:top]
-    return pl.DataFrame({"rank": list(range(1, len(ranked) + 1)), "word": [w for w, _ in ranked],
-                         "count": [c for _, c in ranked]}, schema_overrides={"word": pl.String, "count": pl.Int64})
+    return pl.DataFrame(
+        {
+            "rank": list(range(1, len(ranked) + 1)),
+            "word": [w for w, _ in ranked],
+            "count": [c for _, c in ranked],
+        },
+        schema_overrides={"word": pl.String, "count": pl.Int64},
+    )
 
 
-def plot_wordcloud(numbers: pl.DataFrame, out, width: int = 1200, height: int = 675, seed: int = 1,
-                   notes: Sequence[str] = ()) -> None:
+def plot_wordcloud(
+    numbers: pl.DataFrame,
+    out,
+    width: int = 1200,
+    height: int = 675,
+    seed: int = 1,
+    notes: Sequence[str] = (),
+) -> None:
     from wordcloud import WordCloud
 
     from danqing.report.fonts import cjk_font_path
@@ -572,10 +703,20 @@ def plot_wordcloud(numbers: pl.DataFrame, out, width: int = 1200, height: int = 
     from matplotlib.colors import LinearSegmentedColormap
 
     # Dark cinnabar to dark azure (丹青): every word stays readable on white.
-    colours = LinearSegmentedColormap.from_list("danqing", ["#7b1e1e", OURS_COLOUR, "#1d4e6b", OTHER_COLOUR])
-    cloud = WordCloud(font_path=str(cjk_font_path()), width=width, height=height,
-                      background_color="white", colormap=colours, random_state=seed,
-                      prefer_horizontal=0.9, max_words=numbers.height, collocations=False)
+    colours = LinearSegmentedColormap.from_list(
+        "danqing", ["#7b1e1e", OURS_COLOUR, "#1d4e6b", OTHER_COLOUR]
+    )
+    cloud = WordCloud(
+        font_path=str(cjk_font_path()),
+        width=width,
+        height=height,
+        background_color="white",
+        colormap=colours,
+        random_state=seed,
+        prefer_horizontal=0.9,
+        max_words=numbers.height,
+        collocations=False,
+    )
     cloud.generate_from_frequencies(dict(zip(numbers["word"], numbers["count"], strict=True)))
     plt = _pyplot()
     # The PNG is as wide as the cloud, plus a title strip.
@@ -600,21 +741,29 @@ def domain_counts(frames: Iterable[pl.DataFrame]) -> tuple[Counter, int]:
 
 def top_domains(counts: Counter, total: int, n: int = 40) -> pl.DataFrame:
     ranked = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:n]
-    return pl.DataFrame({
-        "rank": list(range(1, len(ranked) + 1)),
-        "source_domain": [d for d, _ in ranked],
-        "total_count": [c for _, c in ranked],
-        "share_pct": [round(100.0 * c / total, 2) if total else 0.0 for _, c in ranked],
-    }, schema_overrides={"source_domain": pl.String, "total_count": pl.Int64})
+    return pl.DataFrame(
+        {
+            "rank": list(range(1, len(ranked) + 1)),
+            "source_domain": [d for d, _ in ranked],
+            "total_count": [c for _, c in ranked],
+            "share_pct": [round(100.0 * c / total, 2) if total else 0.0 for _, c in ranked],
+        },
+        schema_overrides={"source_domain": pl.String, "total_count": pl.Int64},
+    )
 
 
 def top_domains_markdown(table: pl.DataFrame, total: int) -> str:
     lines = ["| Rank | Source Domain | Total Count | % |", "|---:|---|---:|---:|"]
-    lines += [f"| {r['rank']} | {r['source_domain']} | {r['total_count']:,} | {r['share_pct']:.2f}% |"
-              for r in table.iter_rows(named=True)]
+    lines += [
+        f"| {r['rank']} | {r['source_domain']} | {r['total_count']:,} | {r['share_pct']:.2f}% |"
+        for r in table.iter_rows(named=True)
+    ]
     covered = table["total_count"].sum()
-    lines += ["", f"Top {table.height} domains: {covered:,} of {total:,} pairs "
-              f"({100.0 * covered / total if total else 0:.2f}%)."]
+    lines += [
+        "",
+        f"Top {table.height} domains: {covered:,} of {total:,} pairs "
+        f"({100.0 * covered / total if total else 0:.2f}%).",
+    ]
     return "\n".join(lines) + "\n"
 
 
@@ -624,6 +773,7 @@ def top_domains_markdown(table: pl.DataFrame, total: int) -> str:
 
 def html_table(frame: pl.DataFrame, title: str, intro: str = "", notes: Sequence[str] = ()) -> str:
     """A standalone HTML page with `frame` as a table (the report shows it in a frame)."""
+
     def cell(v):
         if v is None:
             return "–"
@@ -634,8 +784,9 @@ def html_table(frame: pl.DataFrame, title: str, intro: str = "", notes: Sequence
         return html.escape(str(v))
 
     head = "".join(f"<th>{html.escape(c)}</th>" for c in frame.columns)
-    body = "\n".join("<tr>" + "".join(f"<td>{cell(v)}</td>" for v in row) + "</tr>"
-                     for row in frame.iter_rows())
+    body = "\n".join(
+        "<tr>" + "".join(f"<td>{cell(v)}</td>" for v in row) + "</tr>" for row in frame.iter_rows()
+    )
     extra = "".join(f"<p class='note'>{html.escape(n)}</p>" for n in notes)
     return f"""<!doctype html>
 <html lang="zh"><head><meta charset="utf-8"><title>{html.escape(title)}</title>
@@ -691,8 +842,16 @@ def plot_note(out, title: str, note: str) -> None:
     fig, ax = plt.subplots(figsize=(8, 2.6))
     ax.axis("off")
     ax.text(0.5, 0.62, title, ha="center", va="center", fontsize=13, weight="bold")
-    ax.text(0.5, 0.3, "Not available: " + note, ha="center", va="center", fontsize=10, wrap=True,
-            color="#555")
+    ax.text(
+        0.5,
+        0.3,
+        "Not available: " + note,
+        ha="center",
+        va="center",
+        fontsize=10,
+        wrap=True,
+        color="#555",
+    )
     _save(fig, out)
 
 
@@ -716,13 +875,15 @@ def compare_frame(cfg: dict, columns: Sequence[str] = ()) -> tuple[str, pl.DataF
 
 
 def final_uids(shards: Sequence[str]) -> list[str]:
-    return [u for frame in iter_columns(shards, ["uid"]) if frame.height for u in frame["uid"].to_list()]
+    return [
+        u for frame in iter_columns(shards, ["uid"]) if frame.height for u in frame["uid"].to_list()
+    ]
 
 
 def build_fig2(shards, png, csv, cfg) -> pl.DataFrame:
     numbers, notes = fig2_numbers(
-        iter_columns(shards, ["original_width", "original_height", "alt_text"]),
-        cfg["size_bins"])
+        iter_columns(shards, ["original_width", "original_height", "alt_text"]), cfg["size_bins"]
+    )
     write_csv(numbers, csv)
     plot_fig2(numbers, png, notes, name=cfg["name"])
     return numbers
@@ -743,13 +904,21 @@ def build_fig4a(shards, png, csv, cfg) -> pl.DataFrame:
 def build_fig4b(shards, png, csv, cfg) -> pl.DataFrame:
     pcfg = cfg["perplexity"]
     tokenizer, model = load_masked_lm(pcfg["model"], pcfg["device"])
-    texts = {cfg["name"]: sample_frame(shards, ["alt_text"], pcfg["sample_rows"], cfg["seed"])["alt_text"].to_list()}
+    texts = {
+        cfg["name"]: sample_frame(shards, ["alt_text"], pcfg["sample_rows"], cfg["seed"])[
+            "alt_text"
+        ].to_list()
+    }
     other = compare_frame({**cfg, "sample_rows": pcfg["sample_rows"]}, ["alt_text"])
     if other:
         texts[other[0]] = other[1]["alt_text"].to_list()
     check_vocabulary(tokenizer, [t for ts in texts.values() for t in ts[:500]])
-    ppl = {name: pseudo_perplexity(t, tokenizer, model, pcfg["batch_size"], pcfg["max_tokens"], pcfg["device"])
-           for name, t in texts.items()}
+    ppl = {
+        name: pseudo_perplexity(
+            t, tokenizer, model, pcfg["batch_size"], pcfg["max_tokens"], pcfg["device"]
+        )
+        for name, t in texts.items()
+    }
     numbers = fig4b_numbers(ppl, pcfg["bins"])
     write_csv(numbers, csv)
     plot_fig4b(numbers, png, [f"model: {Path(pcfg['model']).name}"])
@@ -761,8 +930,10 @@ def check_vocabulary(tokenizer, texts: Sequence[str], max_unknown: float = 0.2) 
     tokens = [t for text in texts for t in tokenizer.tokenize(text or "")]
     unknown = sum(t == tokenizer.unk_token for t in tokens)
     if tokens and unknown / len(tokens) > max_unknown:
-        raise ValueError(f"figures.perplexity.model: {unknown / len(tokens):.0%} of the caption "
-                         "tokens are unknown to its tokenizer; it is not a Chinese model")
+        raise ValueError(
+            f"figures.perplexity.model: {unknown / len(tokens):.0%} of the caption "
+            "tokens are unknown to its tokenizer; it is not a Chinese model"
+        )
 
 
 def _sample_matrix(x: np.ndarray, n: int, seed: int) -> np.ndarray:
@@ -781,19 +952,28 @@ def build_fig6(shards, npz_paths, png, csv, cfg) -> pl.DataFrame:
     if other and "embeddings" in other[1].columns:
         datasets[other[0]] = embedding_matrix(other[1].filter(pl.col("embeddings").is_not_null()))
         if datasets[other[0]].shape[1] != emb["image"].shape[1]:
-            raise ValueError(f"{other[0]} embeddings have {datasets[other[0]].shape[1]} dimensions, "
-                             f"ours {emb['image'].shape[1]}: they must come from the same model")
+            raise ValueError(
+                f"{other[0]} embeddings have {datasets[other[0]].shape[1]} dimensions, "
+                f"ours {emb['image'].shape[1]}: they must come from the same model"
+            )
     elif other:
         notes.append(f"{other[0]}: no `embeddings` column, so only {cfg['name']} is drawn.")
     n = min(cfg["sample_rows"], *(len(x) for x in datasets.values()))
     ccfg = cfg["clusters"]
     sizes = {}
     for i, (name, x) in enumerate(datasets.items()):
-        sizes[name], k_used = cluster_sizes(_sample_matrix(x, n, cfg["seed"] + i), ccfg["k"], ccfg["niter"],
-                                            cfg["seed"], ccfg["min_points_per_cluster"])
+        sizes[name], k_used = cluster_sizes(
+            _sample_matrix(x, n, cfg["seed"] + i),
+            ccfg["k"],
+            ccfg["niter"],
+            cfg["seed"],
+            ccfg["min_points_per_cluster"],
+        )
     if k_used < ccfg["k"]:
-        notes.append(f"k lowered from {ccfg['k']:,} to {k_used:,}: {n:,} images per dataset and at "
-                     f"least {ccfg['min_points_per_cluster']} per cluster.")
+        notes.append(
+            f"k lowered from {ccfg['k']:,} to {k_used:,}: {n:,} images per dataset and at "
+            f"least {ccfg['min_points_per_cluster']} per cluster."
+        )
     numbers = fig6_numbers(sizes)
     write_csv(numbers, csv)
     plot_fig6(numbers, png, notes)
@@ -808,20 +988,26 @@ def build_fig7(shards, npz_paths, png, csv, cfg) -> pl.DataFrame:
         sims = cosine_similarity(emb["image"], emb["text"])
         notes.append("Cosine similarity of the embedding step's image and text vectors.")
     else:
-        dist = [f["alignment_distance"] for f in iter_columns(shards, ["alignment_distance"])
-                if "alignment_distance" in f.columns]
+        dist = [
+            f["alignment_distance"]
+            for f in iter_columns(shards, ["alignment_distance"])
+            if "alignment_distance" in f.columns
+        ]
         d = pl.concat(dist).drop_nulls().to_numpy() if dist else np.array([])
         if d.size == 0:
             raise FigureDataMissing(
                 "the embedding model has no text tower (the embeddings hold no `text` array) and "
-                "no alignment distance was recorded, so there is no image-text similarity")
+                "no alignment distance was recorded, so there is no image-text similarity"
+            )
         sims = similarity_from_distance(d)
         notes.append("cos = 1 - d²/2 from the cross-modal alignment step's L2 distance d.")
     values = {cfg["name"]: _sample_matrix(np.asarray(sims), cfg["sample_rows"], cfg["seed"])}
     other = compare_frame(cfg)
     if other and "similarity" in other[1].columns:
         values[other[0]] = other[1]["similarity"].drop_nulls().cast(pl.Float64).to_numpy()
-        notes.append(f"{other[0]}: its `similarity` column (comparable only if made by the same model).")
+        notes.append(
+            f"{other[0]}: its `similarity` column (comparable only if made by the same model)."
+        )
     elif other:
         notes.append(f"{other[0]}: no `similarity` column, so only {cfg['name']} is drawn.")
     numbers = fig7_numbers(values, cfg["similarity_bin_width"])
@@ -838,8 +1024,12 @@ def build_wordcloud(shards, png, csv, cfg, stop_lists: Sequence[str] = ()) -> pl
         stop.update(w.lower() for w in read_word_list(path))
     sample = sample_frame(shards, ["alt_text", "words"], cfg["sample_rows"], cfg["seed"])
     wcfg = cfg["wordcloud"]
-    numbers = word_frequencies(words_of(sample) if sample.height else [], frozenset(stop),
-                               wcfg["min_word_length"], wcfg["max_words"])
+    numbers = word_frequencies(
+        words_of(sample) if sample.height else [],
+        frozenset(stop),
+        wcfg["min_word_length"],
+        wcfg["max_words"],
+    )
     if numbers.height == 0:
         raise FigureDataMissing("the final pairs have no words to draw")
     write_csv(numbers, csv)
@@ -854,9 +1044,14 @@ def build_top_domains(shards, csv, md, html_path, cfg) -> pl.DataFrame:
     table = top_domains(counts, total, cfg["top_domains"])
     write_csv(table, csv)
     write_text(top_domains_markdown(table, total), md)
-    write_text(html_table(table, f"Table 7: top {table.height} image source domains",
-                          f"{total:,} pairs from {len(counts):,} registered domains; share of all pairs."),
-               html_path)
+    write_text(
+        html_table(
+            table,
+            f"Table 7: top {table.height} image source domains",
+            f"{total:,} pairs from {len(counts):,} registered domains; share of all pairs.",
+        ),
+        html_path,
+    )
     return table
 
 

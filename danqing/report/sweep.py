@@ -42,47 +42,145 @@ class Sweep:
     implied: float | None = None  # the threshold a step applies without a config key
 
     def passes(self, values: pl.Series, threshold: float) -> pl.Series:
-        return {"at_least": values >= threshold, "above": values > threshold,
-                "at_most": values <= threshold, "below": values < threshold}[self.keep_if]
+        return {
+            "at_least": values >= threshold,
+            "above": values > threshold,
+            "at_most": values <= threshold,
+            "below": values < threshold,
+        }[self.keep_if]
 
 
 SWEEPS = (
-    Sweep("text_constraints", "max_words", "word_count", ("too_many_words",), "at_most",
-          (20, 30, 40, 50, 60, 80, 100, 140), paper_threshold=60),
-    Sweep("text_constraints", "min_words", "word_count", ("too_few_words",), "at_least",
-          (1, 2, 3, 4, 5, 6, 8, 10), paper_threshold=5),
-    Sweep("cn_detect", "min_confidence", "chinese_score", ("not_chinese",), "at_least",
-          (0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 0.9)),
-    Sweep("stop_words", "min_content_words", "content_word_count", ("only_stop_words",),
-          "at_least", (1, 2, 3, 4, 5), dropped_score=0),
-    Sweep("nouns", "min_nouns", "noun_count", ("no_noun",), "at_least", (1, 2, 3),
-          dropped_score=0, implied=1),
-    Sweep("unk_tokens", "max_unk", "unk_count", ("too_many_unk",), "at_most",
-          (0, 1, 2, 3, 5, 8, 12), paper_threshold=5),
-    Sweep("text_entropy", "min_entropy", "text_entropy", ("low_entropy",), "at_least",
-          (1e-4, 3e-4, 6e-4, 1e-3, 3e-3, 1e-2, 3e-2), paper_threshold=6e-4),
-    Sweep("low_textual_images", "min_std", "img_std", ("low_pixel_std",), "at_least",
-          (0.5, 1, 2, 4, 8, 16), paper_threshold=2),
-    Sweep("blurry_images", "min_laplacian_var", "img_blur", ("blurry",), "at_least",
-          (100, 250, 500, 750, 1000, 1500, 2000, 3000), paper_threshold=1000),
-    Sweep("image_entropy", "min_entropy", "image_entropy", ("low_entropy",), "at_least",
-          (1.5, 2, 2.5, 3, 3.5, 4, 5), paper_threshold=3),
-    Sweep("image_safety", "threshold", "nsfw_score", ("nsfw",), "below",
-          (0.3, 0.5, 0.7, 0.8, 0.9, 0.95)),
-    Sweep("cross_modal_alignment", "max_distance", "alignment_distance",
-          ("above_alignment_window",), "at_most", (1.14, 1.18, 1.2, 1.24, 1.28, 1.32),
-          paper_threshold=1.24),
-    Sweep("cross_modal_alignment", "min_distance", "alignment_distance",
-          ("below_alignment_window",), "at_least", (0.9, 0.98, 1.02, 1.06, 1.1, 1.14),
-          paper_threshold=1.06),
+    Sweep(
+        "text_constraints",
+        "max_words",
+        "word_count",
+        ("too_many_words",),
+        "at_most",
+        (20, 30, 40, 50, 60, 80, 100, 140),
+        paper_threshold=60,
+    ),
+    Sweep(
+        "text_constraints",
+        "min_words",
+        "word_count",
+        ("too_few_words",),
+        "at_least",
+        (1, 2, 3, 4, 5, 6, 8, 10),
+        paper_threshold=5,
+    ),
+    Sweep(
+        "cn_detect",
+        "min_confidence",
+        "chinese_score",
+        ("not_chinese",),
+        "at_least",
+        (0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 0.9),
+    ),
+    Sweep(
+        "stop_words",
+        "min_content_words",
+        "content_word_count",
+        ("only_stop_words",),
+        "at_least",
+        (1, 2, 3, 4, 5),
+        dropped_score=0,
+    ),
+    Sweep(
+        "nouns",
+        "min_nouns",
+        "noun_count",
+        ("no_noun",),
+        "at_least",
+        (1, 2, 3),
+        dropped_score=0,
+        implied=1,
+    ),
+    Sweep(
+        "unk_tokens",
+        "max_unk",
+        "unk_count",
+        ("too_many_unk",),
+        "at_most",
+        (0, 1, 2, 3, 5, 8, 12),
+        paper_threshold=5,
+    ),
+    Sweep(
+        "text_entropy",
+        "min_entropy",
+        "text_entropy",
+        ("low_entropy",),
+        "at_least",
+        (1e-4, 3e-4, 6e-4, 1e-3, 3e-3, 1e-2, 3e-2),
+        paper_threshold=6e-4,
+    ),
+    Sweep(
+        "low_textual_images",
+        "min_std",
+        "img_std",
+        ("low_pixel_std",),
+        "at_least",
+        (0.5, 1, 2, 4, 8, 16),
+        paper_threshold=2,
+    ),
+    Sweep(
+        "blurry_images",
+        "min_laplacian_var",
+        "img_blur",
+        ("blurry",),
+        "at_least",
+        (100, 250, 500, 750, 1000, 1500, 2000, 3000),
+        paper_threshold=1000,
+    ),
+    Sweep(
+        "image_entropy",
+        "min_entropy",
+        "image_entropy",
+        ("low_entropy",),
+        "at_least",
+        (1.5, 2, 2.5, 3, 3.5, 4, 5),
+        paper_threshold=3,
+    ),
+    Sweep(
+        "image_safety",
+        "threshold",
+        "nsfw_score",
+        ("nsfw",),
+        "below",
+        (0.3, 0.5, 0.7, 0.8, 0.9, 0.95),
+    ),
+    Sweep(
+        "cross_modal_alignment",
+        "max_distance",
+        "alignment_distance",
+        ("above_alignment_window",),
+        "at_most",
+        (1.14, 1.18, 1.2, 1.24, 1.28, 1.32),
+        paper_threshold=1.24,
+    ),
+    Sweep(
+        "cross_modal_alignment",
+        "min_distance",
+        "alignment_distance",
+        ("below_alignment_window",),
+        "at_least",
+        (0.9, 0.98, 1.02, 1.06, 1.1, 1.14),
+        paper_threshold=1.06,
+    ),
 )
-SWEEP_SCHEMA = {"step": pl.String, "parameter": pl.String, "threshold": pl.Float64,
-                "rows": pl.Int64, "kept_share": pl.Float64, "configured": pl.Boolean,
-                "paper_threshold": pl.Boolean, "paper_kept_share": pl.Float64}
+SWEEP_SCHEMA = {
+    "step": pl.String,
+    "parameter": pl.String,
+    "threshold": pl.Float64,
+    "rows": pl.Int64,
+    "kept_share": pl.Float64,
+    "configured": pl.Boolean,
+    "paper_threshold": pl.Boolean,
+    "paper_kept_share": pl.Float64,
+}
 
 
-def scores_of(sweep: Sweep, kept: pl.DataFrame, dropped: pl.DataFrame,
-              filters: dict) -> pl.Series:
+def scores_of(sweep: Sweep, kept: pl.DataFrame, dropped: pl.DataFrame, filters: dict) -> pl.Series:
     """The step's score of every row its threshold decides: kept rows and its own drops."""
     column = sweep.column
     if sweep.step == "image_entropy":
@@ -100,8 +198,9 @@ def scores_of(sweep: Sweep, kept: pl.DataFrame, dropped: pl.DataFrame,
     return pl.concat(values).drop_nulls().rename(sweep.column)
 
 
-def sweep_table(step_frames: dict[str, tuple[pl.DataFrame, pl.DataFrame]],
-                filters: dict) -> pl.DataFrame:
+def sweep_table(
+    step_frames: dict[str, tuple[pl.DataFrame, pl.DataFrame]], filters: dict
+) -> pl.DataFrame:
     """Rows (step, parameter, threshold, rows, kept_share, configured, paper_threshold,
     paper_kept_share) for every sweep whose step has rows."""
     out = []
@@ -115,15 +214,19 @@ def sweep_table(step_frames: dict[str, tuple[pl.DataFrame, pl.DataFrame]],
         grid = sorted({*sweep.grid, *([configured] if configured is not None else [])})
         paper = 1 - BY_NAME[sweep.step].paper_stage_filter_pct / 100
         for threshold in grid:
-            out.append({
-                "step": sweep.step, "parameter": sweep.parameter, "threshold": float(threshold),
-                "rows": scores.len(),
-                "kept_share": float(sweep.passes(scores, threshold).mean()),
-                "configured": configured is not None and threshold == configured,
-                "paper_threshold": sweep.paper_threshold is not None
-                and threshold == sweep.paper_threshold,
-                "paper_kept_share": paper,
-            })
+            out.append(
+                {
+                    "step": sweep.step,
+                    "parameter": sweep.parameter,
+                    "threshold": float(threshold),
+                    "rows": scores.len(),
+                    "kept_share": float(sweep.passes(scores, threshold).mean()),
+                    "configured": configured is not None and threshold == configured,
+                    "paper_threshold": sweep.paper_threshold is not None
+                    and threshold == sweep.paper_threshold,
+                    "paper_kept_share": paper,
+                }
+            )
     return pl.DataFrame(out, schema=SWEEP_SCHEMA)
 
 
@@ -133,8 +236,11 @@ def swept_steps() -> list[str]:
 
 def run_frames(results: str | Path) -> dict[str, tuple[pl.DataFrame, pl.DataFrame]]:
     """step -> (kept rows, drops) of a finished run's results folder."""
-    paths = [p for step in swept_steps()
-             for p in sorted(glob.glob(f"{results}/steps/{step}/*/*.parquet"))]
+    paths = [
+        p
+        for step in swept_steps()
+        for p in sorted(glob.glob(f"{results}/steps/{step}/*/*.parquet"))
+    ]
     return frames_of(paths)
 
 
@@ -148,17 +254,30 @@ def frames_of(paths: list[str]) -> dict[str, tuple[pl.DataFrame, pl.DataFrame]]:
         (drops if path.endswith(".drops.parquet") else kept).append(path)
     frames = {}
     for step, (kept, drops) in by_step.items():
-        kept_frame = (pl.concat([pl.read_parquet(p) for p in kept], how="diagonal_relaxed")
-                      if kept else pl.DataFrame())
-        drop_frame = pl.concat([pl.read_parquet(p) for p in drops]) if drops else pl.DataFrame(
-            schema={"uid": pl.String, "step": pl.String, "reason": pl.String,
-                    "value": pl.String})
+        kept_frame = (
+            pl.concat([pl.read_parquet(p) for p in kept], how="diagonal_relaxed")
+            if kept
+            else pl.DataFrame()
+        )
+        drop_frame = (
+            pl.concat([pl.read_parquet(p) for p in drops])
+            if drops
+            else pl.DataFrame(
+                schema={
+                    "uid": pl.String,
+                    "step": pl.String,
+                    "reason": pl.String,
+                    "value": pl.String,
+                }
+            )
+        )
         frames[step] = (kept_frame, drop_frame)
     return frames
 
 
-def sample_frames(pairs: pl.DataFrame, filters: dict) -> dict[str, tuple[pl.DataFrame,
-                                                                       pl.DataFrame]]:
+def sample_frames(
+    pairs: pl.DataFrame, filters: dict
+) -> dict[str, tuple[pl.DataFrame, pl.DataFrame]]:
     """step -> (kept, drops) of every caption step run alone on the same raw pairs."""
     from danqing.evaluation.caption_chain import partition_rows
     from danqing.filters import registry
@@ -167,13 +286,20 @@ def sample_frames(pairs: pl.DataFrame, filters: dict) -> dict[str, tuple[pl.Data
     functions = registry()
     # The words the length step stores serve the later steps, as in a run.
     base = functions["text_constraints"](frame, filters["text_constraints"])
-    frame = pl.concat([base.kept, frame.join(base.kept.select("uid"), on="uid", how="anti")
-                       .with_columns(words=pl.lit(None, pl.String),
-                                     word_count=pl.lit(None, pl.Int64))], how="diagonal_relaxed")
+    frame = pl.concat(
+        [
+            base.kept,
+            frame.join(base.kept.select("uid"), on="uid", how="anti").with_columns(
+                words=pl.lit(None, pl.String), word_count=pl.lit(None, pl.Int64)
+            ),
+        ],
+        how="diagonal_relaxed",
+    )
     out = {"text_constraints": (base.kept, base.dropped)}
     for step in ("cn_detect", "stop_words", "nouns", "unk_tokens", "text_entropy"):
-        result = functions[step](frame.drop("words") if step == "cn_detect" else frame,
-                                 filters[step])
+        result = functions[step](
+            frame.drop("words") if step == "cn_detect" else frame, filters[step]
+        )
         out[step] = (result.kept, result.dropped)
     return out
 
@@ -203,7 +329,7 @@ def plot(table: pl.DataFrame, path: str | Path) -> None:
         if part["threshold"].min() > 0 and part["threshold"].max() / part["threshold"].min() > 50:
             ax.set_xscale("log")
         ax.legend(fontsize=7)
-    for ax in axes.ravel()[len(panels):]:
+    for ax in axes.ravel()[len(panels) :]:
         ax.axis("off")
     fig.tight_layout()
     fig.savefig(path, dpi=110, format="png")
@@ -228,8 +354,13 @@ def main(argv: list[str] | None = None) -> int:
         from danqing.partition import read_records
 
         records = [r for _, r in read_records(args.pairs) if isinstance(r, dict)]
-        pairs = pl.DataFrame(records, infer_schema_length=None).sample(
-            min(args.sample, len(records)), seed=1) if records else pl.DataFrame()
+        pairs = (
+            pl.DataFrame(records, infer_schema_length=None).sample(
+                min(args.sample, len(records)), seed=1
+            )
+            if records
+            else pl.DataFrame()
+        )
         pairs = pairs.with_columns(pl.col(c).cast(pl.String) for c in pairs.columns)
         if "uid" not in pairs.columns:
             pairs = pairs.with_row_index("uid").with_columns(pl.col("uid").cast(pl.String))

@@ -35,9 +35,18 @@ def build(partition_counts: dict, records: list[dict], enabled: list[str]) -> pl
     totals = sum_records(records)
     collected = int(partition_counts["kept"])
     rows = [
-        {"Stage": "", "Steps": COLLECTED_LABEL, "step": "collected", "Left Data Num": collected,
-         "Total Filter %": None, "Stage Filter %": None, "Left %": 100.0, "Removed": 0,
-         "Transformed": 0, "Note": _malformed_note(partition_counts)}
+        {
+            "Stage": "",
+            "Steps": COLLECTED_LABEL,
+            "step": "collected",
+            "Left Data Num": collected,
+            "Total Filter %": None,
+            "Stage Filter %": None,
+            "Left %": 100.0,
+            "Removed": 0,
+            "Transformed": 0,
+            "Note": _malformed_note(partition_counts),
+        }
     ]
     left = collected
     ordered = [s.name for s in STEPS if s.name in enabled]
@@ -48,43 +57,72 @@ def build(partition_counts: dict, records: list[dict], enabled: list[str]) -> pl
                 raise ValueError(f"no counts records for step {name}")
             # Nothing reached the step (an empty input, or every row dropped before it): no
             # shard, so no job and no record, and zero rows is the honest count.
-            totals[name] = {"input": 0, "kept": 0, "dropped": 0, "transformed": 0,
-                            "notes": {"no rows reached this step"}}
+            totals[name] = {
+                "input": 0,
+                "kept": 0,
+                "dropped": 0,
+                "transformed": 0,
+                "notes": {"no rows reached this step"},
+            }
         t = totals[name]
         if t["input"] != left:
             raise ValueError(
                 f"step {name}: {t['input']} input rows, but the previous step kept {left}"
             )
         left = t["kept"]
-        rows.append({
-            "Stage": step.stage,
-            "Steps": step.label,
-            "step": name,
+        rows.append(
+            {
+                "Stage": step.stage,
+                "Steps": step.label,
+                "step": name,
+                "Left Data Num": left,
+                "Total Filter %": _pct(collected - left, collected),
+                "Stage Filter %": _pct(t["dropped"], t["input"]),
+                "Left %": _pct(left, collected),
+                "Removed": t["dropped"],
+                "Transformed": t["transformed"],
+                "Note": "; ".join(sorted(t["notes"])),
+            }
+        )
+    rows.append(
+        {
+            "Stage": "",
+            "Steps": FINAL_LABEL,
+            "step": "final",
             "Left Data Num": left,
             "Total Filter %": _pct(collected - left, collected),
-            "Stage Filter %": _pct(t["dropped"], t["input"]),
+            "Stage Filter %": None,
             "Left %": _pct(left, collected),
-            "Removed": t["dropped"],
-            "Transformed": t["transformed"],
-            "Note": "; ".join(sorted(t["notes"])),
-        })
-    rows.append({"Stage": "", "Steps": FINAL_LABEL, "step": "final", "Left Data Num": left,
-                 "Total Filter %": _pct(collected - left, collected), "Stage Filter %": None,
-                 "Left %": _pct(left, collected), "Removed": collected - left,
-                 "Transformed": 0, "Note": ""})
-    return pl.DataFrame(rows, schema={
-        "Stage": pl.String, "Steps": pl.String, "step": pl.String, "Left Data Num": pl.Int64,
-        "Total Filter %": pl.Float64, "Stage Filter %": pl.Float64, "Left %": pl.Float64,
-        "Removed": pl.Int64, "Transformed": pl.Int64, "Note": pl.String,
-    })
+            "Removed": collected - left,
+            "Transformed": 0,
+            "Note": "",
+        }
+    )
+    return pl.DataFrame(
+        rows,
+        schema={
+            "Stage": pl.String,
+            "Steps": pl.String,
+            "step": pl.String,
+            "Left Data Num": pl.Int64,
+            "Total Filter %": pl.Float64,
+            "Stage Filter %": pl.Float64,
+            "Left %": pl.Float64,
+            "Removed": pl.Int64,
+            "Transformed": pl.Int64,
+            "Note": pl.String,
+        },
+    )
 
 
 def _malformed_note(partition_counts: dict) -> str:
     dropped = int(partition_counts.get("dropped", 0))
     if not dropped:
         return ""
-    return (f"{partition_counts['input']:,} input rows; {partition_counts.get('malformed', 0):,} "
-            f"malformed and {partition_counts.get('duplicate_uid', 0):,} duplicate uids dropped")
+    return (
+        f"{partition_counts['input']:,} input rows; {partition_counts.get('malformed', 0):,} "
+        f"malformed and {partition_counts.get('duplicate_uid', 0):,} duplicate uids dropped"
+    )
 
 
 def _pct(part: int, whole: int) -> float:
@@ -103,10 +141,20 @@ def to_markdown(table: pl.DataFrame) -> str:
         if row["Note"]:
             notes.append(f"{steps}: {row['Note']}")
             steps += f" [{len(notes)}]"
-        lines.append("| " + " | ".join([
-            row["Stage"], steps, f"{row['Left Data Num']:,}", _fmt_pct(row["Total Filter %"]),
-            _fmt_pct(row["Stage Filter %"]), _fmt_pct(row["Left %"]),
-        ]) + " |")
+        lines.append(
+            "| "
+            + " | ".join(
+                [
+                    row["Stage"],
+                    steps,
+                    f"{row['Left Data Num']:,}",
+                    _fmt_pct(row["Total Filter %"]),
+                    _fmt_pct(row["Stage Filter %"]),
+                    _fmt_pct(row["Left %"]),
+                ]
+            )
+            + " |"
+        )
     if notes:
         lines.append("")
         lines.extend(f"[{i}] {note}" for i, note in enumerate(notes, 1))
@@ -114,8 +162,16 @@ def to_markdown(table: pl.DataFrame) -> str:
 
 
 def _tex_escape(text: str) -> str:
-    for a, b in (("\\", r"\textbackslash{}"), ("&", r"\&"), ("%", r"\%"), ("_", r"\_"),
-                 ("#", r"\#"), ("$", r"\$"), ("{", r"\{"), ("}", r"\}")):
+    for a, b in (
+        ("\\", r"\textbackslash{}"),
+        ("&", r"\&"),
+        ("%", r"\%"),
+        ("_", r"\_"),
+        ("#", r"\#"),
+        ("$", r"\$"),
+        ("{", r"\{"),
+        ("}", r"\}"),
+    ):
         text = text.replace(a, b)
     return text
 
@@ -123,8 +179,12 @@ def _tex_escape(text: str) -> str:
 def to_latex(table: pl.DataFrame) -> str:
     """A booktabs table in the layout of the paper's Table 6 (stage names as multirow cells)."""
     rows = list(table.iter_rows(named=True))
-    out = [r"\begin{tabular}{llrrrr}", r"\toprule",
-           " & ".join(_tex_escape(c) for c in COLUMNS) + r" \\", r"\midrule"]
+    out = [
+        r"\begin{tabular}{llrrrr}",
+        r"\toprule",
+        " & ".join(_tex_escape(c) for c in COLUMNS) + r" \\",
+        r"\midrule",
+    ]
     i = 0
     while i < len(rows):
         stage = rows[i]["Stage"]
@@ -136,10 +196,14 @@ def to_latex(table: pl.DataFrame) -> str:
             first = ""
             if stage and k == i:
                 first = rf"\multirow{{{j - i}}}{{*}}{{\shortstack[l]{{{_tex_escape(stage)}}}}}"
-            cells = [first, _tex_escape(row["Steps"]), f"{row['Left Data Num']:,}",
-                     _tex_escape(_fmt_pct(row["Total Filter %"]).replace("–", "--")),
-                     _tex_escape(_fmt_pct(row["Stage Filter %"]).replace("–", "--")),
-                     _tex_escape(_fmt_pct(row["Left %"]))]
+            cells = [
+                first,
+                _tex_escape(row["Steps"]),
+                f"{row['Left Data Num']:,}",
+                _tex_escape(_fmt_pct(row["Total Filter %"]).replace("–", "--")),
+                _tex_escape(_fmt_pct(row["Stage Filter %"]).replace("–", "--")),
+                _tex_escape(_fmt_pct(row["Left %"])),
+            ]
             out.append(" & ".join(cells) + r" \\")
         if j < len(rows):
             out.append(r"\midrule")
@@ -160,17 +224,23 @@ def calibration(table: pl.DataFrame) -> pl.DataFrame:
             continue
         step = BY_NAME[row["step"]]
         if not groups or groups[-1]["paper_row"] != step.paper_row:
-            groups.append({"paper_row": step.paper_row, "steps": [], "input": previous_left,
-                           "paper": step})
+            groups.append(
+                {"paper_row": step.paper_row, "steps": [], "input": previous_left, "paper": step}
+            )
         groups[-1]["steps"].append(row["step"])
         groups[-1]["left"] = previous_left = row["Left Data Num"]
-    return pl.DataFrame([{
-        "Table 6 row": g["paper_row"],
-        "steps": ", ".join(g["steps"]),
-        "workflow stage filter %": _pct(g["input"] - g["left"], g["input"]),
-        "paper stage filter %": g["paper"].paper_stage_filter_pct,
-        "paper left data num": g["paper"].paper_left,
-    } for g in groups])
+    return pl.DataFrame(
+        [
+            {
+                "Table 6 row": g["paper_row"],
+                "steps": ", ".join(g["steps"]),
+                "workflow stage filter %": _pct(g["input"] - g["left"], g["input"]),
+                "paper stage filter %": g["paper"].paper_stage_filter_pct,
+                "paper left data num": g["paper"].paper_left,
+            }
+            for g in groups
+        ]
+    )
 
 
 __all__ = ["build", "to_markdown", "to_latex", "calibration", "PAPER_COLLECTED"]

@@ -75,12 +75,16 @@ def ensure_installed(log=print) -> float:
         policy.write_text("#!/bin/sh\nexit 101\n")
         policy.chmod(0o755)
     try:
-        for cmd in (["apt-get", "update", "-qq"],
-                    ["apt-get", "install", "-y", "-qq", "--no-install-recommends", *PACKAGES]):
+        for cmd in (
+            ["apt-get", "update", "-qq"],
+            ["apt-get", "install", "-y", "-qq", "--no-install-recommends", *PACKAGES],
+        ):
             log(" ".join(cmd))
             proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
             if proc.returncode != 0:
-                raise Unavailable(f"{' '.join(cmd)} failed:\n{proc.stdout[-2000:]}{proc.stderr[-2000:]}")
+                raise Unavailable(
+                    f"{' '.join(cmd)} failed:\n{proc.stdout[-2000:]}{proc.stderr[-2000:]}"
+                )
     finally:
         if added_policy:
             policy.unlink()
@@ -118,7 +122,9 @@ class Cluster:
         return self.root / "log" / "slurmctld.log"
 
     def write_config(self) -> None:
-        etc, state, spool, log, dev = (self.root / d for d in ("etc", "state", "spool", "log", "dev"))
+        etc, state, spool, log, dev = (
+            self.root / d for d in ("etc", "state", "spool", "log", "dev")
+        )
         for folder in (etc, state, spool, log, dev):
             folder.mkdir(parents=True, exist_ok=True)
         # Character devices stand in for GPUs: slurmd rejects regular files and file-less GPUs.
@@ -126,43 +132,45 @@ class Cluster:
             device = dev / f"nvidia{index}"
             if not device.exists():
                 os.mknod(device, 0o666 | 0o020000, os.makedev(1, 3))
-        (etc / "gres.conf").write_text(
-            f"Name=gpu Type=fake File={dev}/nvidia[0-{GPUS - 1}]\n"
+        (etc / "gres.conf").write_text(f"Name=gpu Type=fake File={dev}/nvidia[0-{GPUS - 1}]\n")
+        self.conf.write_text(
+            "\n".join(
+                [
+                    "ClusterName=dqtest",
+                    f"SlurmctldHost={self.node}(127.0.0.1)",
+                    f"SlurmctldPort={_free_port()}",
+                    f"SlurmdPort={_free_port()}",
+                    "SlurmUser=root",
+                    "SlurmdUser=root",
+                    "AuthType=auth/munge",
+                    "ProctrackType=proctrack/linuxproc",
+                    "TaskPlugin=task/none",
+                    "JobAcctGatherType=jobacct_gather/none",
+                    "AccountingStorageType=accounting_storage/none",
+                    "SelectType=select/cons_tres",
+                    "SelectTypeParameters=CR_Core_Memory",
+                    "SlurmdParameters=config_overrides",
+                    "GresTypes=gpu",
+                    f"MinJobAge={MIN_JOB_AGE_S}",
+                    "ReturnToService=2",
+                    "SchedulerParameters=sched_interval=1",
+                    "MpiDefault=none",
+                    "MailProg=/bin/true",
+                    f"StateSaveLocation={state}",
+                    f"SlurmdSpoolDir={spool}",
+                    f"SlurmctldPidFile={self.root}/slurmctld.pid",
+                    f"SlurmdPidFile={self.root}/slurmd.pid",
+                    f"SlurmctldLogFile={self.ctld_log}",
+                    f"SlurmdLogFile={log}/slurmd.log",
+                    "SlurmctldDebug=info",
+                    "SlurmdDebug=info",
+                    f"NodeName={self.node} NodeAddr=127.0.0.1 CPUs={self.cpus} "
+                    f"RealMemory={NODE_MEMORY_MB} Gres=gpu:fake:{GPUS} State=UNKNOWN",
+                    f"PartitionName={self.partition} Nodes={self.node} Default=YES MaxTime=INFINITE State=UP",
+                    "",
+                ]
+            )
         )
-        self.conf.write_text("\n".join([
-            "ClusterName=dqtest",
-            f"SlurmctldHost={self.node}(127.0.0.1)",
-            f"SlurmctldPort={_free_port()}",
-            f"SlurmdPort={_free_port()}",
-            "SlurmUser=root",
-            "SlurmdUser=root",
-            "AuthType=auth/munge",
-            "ProctrackType=proctrack/linuxproc",
-            "TaskPlugin=task/none",
-            "JobAcctGatherType=jobacct_gather/none",
-            "AccountingStorageType=accounting_storage/none",
-            "SelectType=select/cons_tres",
-            "SelectTypeParameters=CR_Core_Memory",
-            "SlurmdParameters=config_overrides",
-            "GresTypes=gpu",
-            f"MinJobAge={MIN_JOB_AGE_S}",
-            "ReturnToService=2",
-            "SchedulerParameters=sched_interval=1",
-            "MpiDefault=none",
-            "MailProg=/bin/true",
-            f"StateSaveLocation={state}",
-            f"SlurmdSpoolDir={spool}",
-            f"SlurmctldPidFile={self.root}/slurmctld.pid",
-            f"SlurmdPidFile={self.root}/slurmd.pid",
-            f"SlurmctldLogFile={self.ctld_log}",
-            f"SlurmdLogFile={log}/slurmd.log",
-            "SlurmctldDebug=info",
-            "SlurmdDebug=info",
-            f"NodeName={self.node} NodeAddr=127.0.0.1 CPUs={self.cpus} "
-            f"RealMemory={NODE_MEMORY_MB} Gres=gpu:fake:{GPUS} State=UNKNOWN",
-            f"PartitionName={self.partition} Nodes={self.node} Default=YES MaxTime=INFINITE State=UP",
-            "",
-        ]))
 
     def _link_etc(self) -> None:
         ETC_CONF.parent.mkdir(parents=True, exist_ok=True)
@@ -187,8 +195,11 @@ class Cluster:
         for folder in MUNGE_DIRS:
             folder.mkdir(parents=True, exist_ok=True)
             os.chown(folder, user.pw_uid, user.pw_gid)
-        folder_modes = {Path("/run/munge"): 0o755, Path("/var/lib/munge"): 0o700,
-                        Path("/var/log/munge"): 0o700}
+        folder_modes = {
+            Path("/run/munge"): 0o755,
+            Path("/var/lib/munge"): 0o700,
+            Path("/var/log/munge"): 0o700,
+        }
         for folder, mode in folder_modes.items():
             folder.chmod(mode)
         if not MUNGE_KEY.exists():
@@ -205,17 +216,26 @@ class Cluster:
 
         with open(self.root / "log" / "munged.err", "w") as err:
             self.processes["munged"] = subprocess.Popen(
-                [shutil.which("munged"), "--foreground"], preexec_fn=as_munge,
-                stdout=subprocess.DEVNULL, stderr=err,
+                [shutil.which("munged"), "--foreground"],
+                preexec_fn=as_munge,
+                stdout=subprocess.DEVNULL,
+                stderr=err,
             )
-        self._wait(lambda: subprocess.run("munge -n | unmunge", shell=True,
-                                          capture_output=True).returncode == 0, "munged", 20)
+        self._wait(
+            lambda: (
+                subprocess.run("munge -n | unmunge", shell=True, capture_output=True).returncode
+                == 0
+            ),
+            "munged",
+            20,
+        )
 
     def _start(self, name: str, *args: str) -> None:
         with open(self.root / "log" / f"{name}.err", "w") as err:
             self.processes[name] = subprocess.Popen(
                 [shutil.which(name), "-D", "-f", str(self.conf), *args],
-                stdout=subprocess.DEVNULL, stderr=err,
+                stdout=subprocess.DEVNULL,
+                stderr=err,
                 env=dict(os.environ, SLURM_CONF=str(self.conf)),
             )
 
@@ -224,12 +244,16 @@ class Cluster:
         while time.monotonic() < deadline:
             for name, proc in self.processes.items():
                 if proc.poll() is not None:
-                    raise Unavailable(f"{name} exited with {proc.returncode} while waiting for "
-                                      f"{what}; logs in {self.root / 'log'}:\n{self.logs()}")
+                    raise Unavailable(
+                        f"{name} exited with {proc.returncode} while waiting for "
+                        f"{what}; logs in {self.root / 'log'}:\n{self.logs()}"
+                    )
             if ready():
                 return
             time.sleep(0.2)
-        raise Unavailable(f"timed out waiting for {what}; logs in {self.root / 'log'}:\n{self.logs()}")
+        raise Unavailable(
+            f"timed out waiting for {what}; logs in {self.root / 'log'}:\n{self.logs()}"
+        )
 
     def node_state(self) -> str:
         proc = subprocess.run(["sinfo", "-h", "-N", "-o", "%T"], capture_output=True, text=True)
@@ -248,18 +272,28 @@ class Cluster:
         self._link_etc()
         self._start_munge()
         self._start("slurmctld", "-i")
-        self._wait(lambda: subprocess.run(["scontrol", "ping"], capture_output=True,
-                                          text=True).stdout.count("UP") > 0, "slurmctld", 30)
+        self._wait(
+            lambda: (
+                subprocess.run(["scontrol", "ping"], capture_output=True, text=True).stdout.count(
+                    "UP"
+                )
+                > 0
+            ),
+            "slurmctld",
+            30,
+        )
         self._start("slurmd")
         self._wait(lambda: self.node_state() in ("idle", "mixed", "allocated"), "an idle node", 30)
-        (self.root / "pids.json").write_text(json.dumps(
-            {name: proc.pid for name, proc in self.processes.items()}))
+        (self.root / "pids.json").write_text(
+            json.dumps({name: proc.pid for name, proc in self.processes.items()})
+        )
 
     def stop(self) -> None:
         """Cancel leftover jobs, then stop the daemons this object started (never others)."""
         if "slurmctld" in self.processes and self.processes["slurmctld"].poll() is None:
-            subprocess.run(["scancel", "--partition", self.partition], capture_output=True,
-                           timeout=30)
+            subprocess.run(
+                ["scancel", "--partition", self.partition], capture_output=True, timeout=30
+            )
         for name in ("slurmd", "slurmctld", "munged"):
             proc = self.processes.get(name)
             if proc is None or proc.poll() is not None:
@@ -283,13 +317,23 @@ class Cluster:
 
     def jobs(self) -> list[dict[str, str]]:
         """Every job slurmctld still remembers, as `scontrol show job --oneliner` fields."""
-        proc = subprocess.run(["scontrol", "show", "job", "--details", "--oneliner"], capture_output=True,
-                              text=True, check=True)
-        return [parse_fields(line) for line in proc.stdout.splitlines() if line.startswith("JobId=")]
+        proc = subprocess.run(
+            ["scontrol", "show", "job", "--details", "--oneliner"],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        return [
+            parse_fields(line) for line in proc.stdout.splitlines() if line.startswith("JobId=")
+        ]
 
     def batch_script(self, job_id: str) -> str:
-        proc = subprocess.run(["scontrol", "write", "batch_script", job_id, "-"],
-                              capture_output=True, text=True, check=True)
+        proc = subprocess.run(
+            ["scontrol", "write", "batch_script", job_id, "-"],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
         return proc.stdout
 
 
@@ -343,8 +387,10 @@ def _main(argv: list[str]) -> int:
             proc.returncode = 0
         if cluster._lock is not None:
             cluster._lock.close()
-        print(f"SLURM up: partition {cluster.partition}, node {cluster.node}, {GPUS} fake GPUs; "
-              f"conf {cluster.conf}")
+        print(
+            f"SLURM up: partition {cluster.partition}, node {cluster.node}, {GPUS} fake GPUs; "
+            f"conf {cluster.conf}"
+        )
         return 0
     pids = json.loads((root / "pids.json").read_text())
     subprocess.run(["scancel", "--partition", PARTITION], capture_output=True)

@@ -58,8 +58,10 @@ pytestmark = [
 DEMO_ROWS = int(os.environ.get("DQ_SLURM_ROWS", "200"))
 OVERRIDES = {
     "input": {"path": "pairs.jsonl", "format": "jsonl"},
-    "partition": {"num_batches": int(os.environ.get("DQ_SLURM_BATCHES", "2")),
-                  "shard_size": int(os.environ.get("DQ_SLURM_SHARD_SIZE", "200"))},
+    "partition": {
+        "num_batches": int(os.environ.get("DQ_SLURM_BATCHES", "2")),
+        "shard_size": int(os.environ.get("DQ_SLURM_SHARD_SIZE", "200")),
+    },
     # A timeout with room for a loaded machine: a demo image that misses it in one run only makes
     # the two runs differ (seen at 6 s with the suite running beside the test).
     "filters": {"download_images": {"processes": 1, "thread_count": 16, "timeout": 10}},
@@ -179,26 +181,43 @@ class Runs:
 def timeline(jobs: list[SlurmJob]) -> list[str]:
     """One line per SLURM job: submitted (s after the first submission), queued s, ran s, rules:
     where the run's time goes."""
+
     def seconds(job: SlurmJob, key: str) -> float:
         return datetime.fromisoformat(job.fields[key]).timestamp()
 
-    timed = [j for j in jobs if all(j.fields.get(k, "Unknown") != "Unknown"
-                                    for k in ("SubmitTime", "StartTime", "EndTime"))]
+    timed = [
+        j
+        for j in jobs
+        if all(
+            j.fields.get(k, "Unknown") != "Unknown" for k in ("SubmitTime", "StartTime", "EndTime")
+        )
+    ]
     if not timed:
         return []
     first = min(seconds(j, "SubmitTime") for j in timed)
     lines = ["submit  queued  ran  rules (SLURM job)"]
     for job in sorted(timed, key=lambda j: seconds(j, "SubmitTime")):
         submit, start, end = (seconds(job, k) for k in ("SubmitTime", "StartTime", "EndTime"))
-        lines.append(f"{submit - first:6.0f} {start - submit:7.0f} {end - start:4.0f}  "
-                     f"{','.join(sorted(job.rules))} ({job.fields['JobId']})")
+        lines.append(
+            f"{submit - first:6.0f} {start - submit:7.0f} {end - start:4.0f}  "
+            f"{','.join(sorted(job.rules))} ({job.fields['JobId']})"
+        )
     return lines
 
 
 def snakemake_command(workdir: Path, *args: str) -> list[str]:
-    cmd = [sys.executable, "-m", "snakemake", "--directory", str(workdir),
-           "--snakefile", str(workdir / "Snakefile"),
-           "--configfile", str(workdir / "config" / "test.yaml"), *args]
+    cmd = [
+        sys.executable,
+        "-m",
+        "snakemake",
+        "--directory",
+        str(workdir),
+        "--snakefile",
+        str(workdir / "Snakefile"),
+        "--configfile",
+        str(workdir / "config" / "test.yaml"),
+        *args,
+    ]
     return cmd
 
 
@@ -212,8 +231,10 @@ def runs(tmp_path_factory) -> Runs:
     base = tmp_path_factory.mktemp("slurm")
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     started = time.perf_counter()
-    with (serve(0, slow_seconds=SLOW_SECONDS) as server,
-          single_node_cluster(base / "cluster") as cluster):
+    with (
+        serve(0, slow_seconds=SLOW_SECONDS) as server,
+        single_node_cluster(base / "cluster") as cluster,
+    ):
         slurm_dir = workflow_copy(base / "slurm", server.port)
         local_dir = workflow_copy(base / "local", server.port)
         timings["cluster_start_s"] = round(time.perf_counter() - started, 1)
@@ -223,28 +244,52 @@ def runs(tmp_path_factory) -> Runs:
         # in the queue and between status checks.
         with open(base / "local.log", "w") as local_log:
             local = subprocess.Popen(
-                snakemake_command(local_dir, "--profile", str(local_dir / "profiles/local"),
-                                  "--cores", "2", *TARGETS),
-                stdout=local_log, stderr=subprocess.STDOUT, text=True, env=env)
+                snakemake_command(
+                    local_dir,
+                    "--profile",
+                    str(local_dir / "profiles/local"),
+                    "--cores",
+                    "2",
+                    *TARGETS,
+                ),
+                stdout=local_log,
+                stderr=subprocess.STDOUT,
+                text=True,
+                env=env,
+            )
         try:
             proc = subprocess.run(
                 snakemake_command(
-                    slurm_dir, "--profile", str(profile),
+                    slurm_dir,
+                    "--profile",
+                    str(profile),
                     # Fast status polling for seconds-long test jobs (the profile's 10 s suits
                     # a real cluster's minutes-long ones).
-                    "--slurm-init-seconds-before-status-checks", "1",
+                    "--slurm-init-seconds-before-status-checks",
+                    "1",
                     # Half the node per job: both shards' chains run side by side instead of
                     # one multi-threaded group queueing behind the other's.
-                    "--max-threads", str(cluster.cpus // 2), *TARGETS),
-                capture_output=True, text=True, env=env, timeout=RUN_TIMEOUT_S)
+                    "--max-threads",
+                    str(cluster.cpus // 2),
+                    *TARGETS,
+                ),
+                capture_output=True,
+                text=True,
+                env=env,
+                timeout=RUN_TIMEOUT_S,
+            )
             # (subprocess.run kills snakemake on the timeout; stop() then cancels its jobs)
             timings["slurm_run_s"] = round(time.perf_counter() - started, 1)
             log = proc.stdout + proc.stderr
             if proc.returncode != 0:
-                pytest.fail(f"snakemake --executor slurm failed ({proc.returncode}):\n"
-                            f"{log[-6000:]}\n{cluster.logs()}")
-            slurm_jobs = [SlurmJob(fields, target_jobs(cluster.batch_script(fields["JobId"])))
-                          for fields in cluster.jobs()]
+                pytest.fail(
+                    f"snakemake --executor slurm failed ({proc.returncode}):\n"
+                    f"{log[-6000:]}\n{cluster.logs()}"
+                )
+            slurm_jobs = [
+                SlurmJob(fields, target_jobs(cluster.batch_script(fields["JobId"])))
+                for fields in cluster.jobs()
+            ]
             local_rc = local.wait(timeout=RUN_TIMEOUT_S)
         finally:
             if local.poll() is None:
@@ -260,8 +305,10 @@ def runs(tmp_path_factory) -> Runs:
 
 
 def _frames(workdir: Path, pattern: str) -> dict[str, pl.DataFrame]:
-    return {str(Path(p).relative_to(workdir)): pl.read_parquet(p)
-            for p in sorted(glob.glob(str(workdir / pattern)))}
+    return {
+        str(Path(p).relative_to(workdir)): pl.read_parquet(p)
+        for p in sorted(glob.glob(str(workdir / pattern)))
+    }
 
 
 def test_outputs_are_identical_to_a_local_run(runs):
@@ -269,8 +316,9 @@ def test_outputs_are_identical_to_a_local_run(runs):
     assert (runs.slurm / table).read_bytes() == (runs.local / table).read_bytes()
     # Rows only: the summary's order among equal counts is not fixed.
     summary = "results/report/drop_reason_summary.csv"
-    assert sorted((runs.slurm / summary).read_text().splitlines()) == \
-        sorted((runs.local / summary).read_text().splitlines())
+    assert sorted((runs.slurm / summary).read_text().splitlines()) == sorted(
+        (runs.local / summary).read_text().splitlines()
+    )
     # Every step's kept and dropped rows of every shard, the final shards included.
     slurm, local = (_frames(d, "results/steps/*/*/*.parquet") for d in (runs.slurm, runs.local))
     assert slurm.keys() == local.keys()
@@ -283,8 +331,10 @@ def test_outputs_are_identical_to_a_local_run(runs):
     for path in counts:
         relative = Path(path).relative_to(runs.slurm)
         assert Path(path).read_text() == (runs.local / relative).read_text(), relative
-    drops = [pl.read_parquet(d / "results/report/drop_reasons.parquet").sort("uid", "step")
-             for d in (runs.slurm, runs.local)]
+    drops = [
+        pl.read_parquet(d / "results/report/drop_reasons.parquet").sort("uid", "step")
+        for d in (runs.slurm, runs.local)
+    ]
     assert drops[0].equals(drops[1])
 
 
