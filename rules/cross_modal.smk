@@ -32,6 +32,8 @@ rule cross_batch_dedup_clusters:
         stats="results/dedup/cross_batch/stats.json",
     log:
         "results/logs/cross_batch_dedup_clusters.log",
+    benchmark:
+        "results/benchmarks/cross_batch_dedup_clusters/all.tsv"
     conda:
         "../envs/gpu.yaml"
     threads: 8

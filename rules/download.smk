@@ -10,6 +10,8 @@ rule download_images:
     log:
         step_log("download_images"),
         img2dataset="results/logs/download_images/{batch}/{shard}.img2dataset.log",
+    benchmark:
+        "results/benchmarks/download_images/{batch}/{shard}.tsv"
     conda:
         "../envs/image.yaml"
     threads: config["filters"]["download_images"]["processes"]

@@ -10,6 +10,8 @@ rule release_shard:
         **release_part_outputs(),
     log:
         "results/logs/release_shard/{batch}/{shard}.log",
+    benchmark:
+        "results/benchmarks/release_shard/{batch}/{shard}.tsv"
     conda:
         "../envs/report.yaml"
     params:

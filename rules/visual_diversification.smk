@@ -13,6 +13,8 @@ rule image_metrics:
         metrics="results/image_metrics/{batch}/{shard}.parquet",
     log:
         "results/logs/image_metrics/{batch}/{shard}.log",
+    benchmark:
+        "results/benchmarks/image_metrics/{batch}/{shard}.tsv"
     conda:
         "../envs/image.yaml"
     threads: 8
@@ -106,6 +108,8 @@ rule image_embeddings:
         distances="results/embeddings/{batch}/{shard}.distances.parquet",
     log:
         "results/logs/image_embeddings/{batch}/{shard}.log",
+    benchmark:
+        "results/benchmarks/image_embeddings/{batch}/{shard}.tsv"
     conda:
         "../envs/gpu.yaml"
     threads: 4
@@ -129,6 +133,8 @@ rule semantic_dedup_clusters:
         stats="results/dedup/semantic/{batch}.json",
     log:
         "results/logs/semantic_dedup_clusters/{batch}.log",
+    benchmark:
+        "results/benchmarks/semantic_dedup_clusters/{batch}.tsv"
     conda:
         "../envs/gpu.yaml"
     threads: 8
@@ -167,6 +173,8 @@ rule nsfw_scores:
         scores="results/nsfw_scores/{batch}/{shard}.parquet",
     log:
         "results/logs/nsfw_scores/{batch}/{shard}.log",
+    benchmark:
+        "results/benchmarks/nsfw_scores/{batch}/{shard}.tsv"
     conda:
         "../envs/image.yaml"
     threads: 4
