@@ -778,6 +778,14 @@ def projection(res: dict) -> dict:
                 None,
                 "threshold on the metrics table (not measured; no decoding)",
             )
+        elif step.name == "exact_dedup":
+            add(
+                step.name,
+                step.name,
+                inputs[step.name],
+                None,
+                "grouping of the batch's image sha256s (not measured; no decoding)",
+            )
         elif step.name == "semantic_dedup":
             e = res["embeddings"]
             for key, label in (

@@ -78,6 +78,40 @@ def shard_nsfw_scores(shard: str, out: str, cfg: dict, threads: int) -> None:
     log.info("NSFW scores of %d images in %.1fs", scores.height, time.perf_counter() - started)
 
 
+def exact_clusters(shards: Sequence[str], out: str, stats_out: str) -> dict:
+    """Sets of rows whose stored images are byte-identical (image_sha256), over `shards` in
+    order: the first row of each set is kept. Written in the dedup decisions' layout."""
+    frames = [pl.read_parquet(path, columns=["uid", "image_sha256"]) for path in shards]
+    rows = (
+        pl.concat(frames)
+        if frames
+        else pl.DataFrame(schema={"uid": pl.String, "image_sha256": pl.String})
+    )
+    if rows["image_sha256"].null_count():
+        raise ValueError(
+            "exact_dedup needs image_sha256 on every row (kept rows of download_images)"
+        )
+    decisions = rows.with_columns(
+        pl.col("uid").first().over("image_sha256").alias("representative_uid"),
+        pl.len().over("image_sha256").cast(pl.Int64).alias("cluster_size"),
+    ).with_columns((pl.col("uid") == pl.col("representative_uid")).alias("keep"))
+    write_parquet(decisions.select("uid", "keep", "representative_uid", "cluster_size"), out)
+    stats = {
+        "input": rows.height,
+        "sets": int(decisions.filter(pl.col("cluster_size") > 1)["image_sha256"].n_unique()),
+        "removed": int((~decisions["keep"]).sum()),
+    }
+    stats["kept"] = stats["input"] - stats["removed"]
+    write_json(stats, stats_out)
+    log.info(
+        "exact dedup: %d images, %d sets of identical bytes, %d removed",
+        stats["input"],
+        stats["sets"],
+        stats["removed"],
+    )
+    return stats
+
+
 def dedup_clusters(
     shards: Sequence[str],
     embeddings: Sequence[str],

@@ -204,6 +204,18 @@ STEPS: tuple[Step, ...] = (
         316_359_868,
         5.07,
     ),
+    # Table 6 counts identical and near-duplicate images in one row; the paper gives no count
+    # after the identical ones alone, so this step carries the row's input as its left count.
+    Step(
+        "exact_dedup",
+        VISUAL,
+        "Perceptual Redundancy (identical bytes)",
+        "filter",
+        "batch",
+        "Perceptual and Semantic Redundancy",
+        316_359_868,
+        41.20,
+    ),
     Step(
         "semantic_dedup",
         VISUAL,

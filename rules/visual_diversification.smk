@@ -98,6 +98,39 @@ rule image_entropy:
         "../scripts/filter_shard.py"
 
 
+# Rows whose stored images are byte-identical within one batch (image_sha256): one is kept.
+rule exact_dedup_clusters:
+    input:
+        shards=step_input_files("exact_dedup"),
+    output:
+        clusters="results/dedup/exact/{batch}.parquet",
+        stats="results/dedup/exact/{batch}.json",
+    log:
+        "results/logs/exact_dedup_clusters/{batch}.log",
+    conda:
+        "../envs/image.yaml"
+    script:
+        "../scripts/exact_dedup_clusters.py"
+
+
+# Drop all but the first row of each set of identical images, before anything is embedded.
+rule exact_dedup:
+    input:
+        shard=step_input("exact_dedup"),
+        clusters=rules.exact_dedup_clusters.output.clusters,
+    output:
+        **step_outputs("exact_dedup"),
+    log:
+        step_log("exact_dedup"),
+    conda:
+        "../envs/image.yaml"
+    params:
+        step="exact_dedup",
+        cfg=config["filters"]["exact_dedup"],
+    script:
+        "../scripts/filter_shard.py"
+
+
 # Image (and caption) embeddings of the rows entering the first embedding step, stored float16
 # per shard, with image-text distances. The only rule that uses a GPU.
 rule image_embeddings:

@@ -17,6 +17,7 @@ IMAGE_STEPS = [
     "low_textual_images",
     "blurry_images",
     "image_entropy",
+    "exact_dedup",
     "semantic_dedup",
     "image_safety",
     "cross_modal_alignment",
@@ -191,3 +192,30 @@ def test_alignment_is_not_run_without_a_text_tower(tmp_path):
     )
     assert result.status == "not_run" and result.kept.height == 3 and result.dropped.height == 0
     assert "efficientnet-lite0" in result.note and "no text tower" in result.note
+
+
+def test_exact_dedup_keeps_the_first_of_each_set_of_identical_images(tmp_path):
+    from danqing.image_jobs import exact_clusters
+
+    digests = {"b1-s0": ["aa", "bb", "aa"], "b1-s1": ["cc", "aa", "bb"]}
+    paths = []
+    for name, shas in digests.items():
+        frame = shard(len(shas), image_sha256=shas).with_columns(
+            pl.format(f"{name}-{{}}", pl.col("uid")).alias("uid")
+        )
+        frame.write_parquet(tmp_path / f"{name}.parquet")
+        paths.append(str(tmp_path / f"{name}.parquet"))
+    clusters = tmp_path / "exact.parquet"
+    stats = exact_clusters(paths, str(clusters), str(tmp_path / "exact.json"))
+    assert stats == {"input": 6, "sets": 2, "removed": 3, "kept": 3}
+    kept, dropped = [], []
+    for path in paths:
+        result = image.exact_dedup(pl.read_parquet(path), CFG["exact_dedup"], clusters=clusters)
+        kept += result.kept["uid"].to_list()
+        dropped += result.dropped.select("uid", "reason", "value").rows()
+    assert kept == ["b1-s0-u0", "b1-s0-u1", "b1-s1-u0"]
+    assert dropped == [
+        ("b1-s0-u2", "identical_image", "b1-s0-u0"),
+        ("b1-s1-u1", "identical_image", "b1-s0-u0"),
+        ("b1-s1-u2", "identical_image", "b1-s0-u1"),
+    ]

@@ -91,7 +91,7 @@ def _duplicate_sets(workdir, labels: pl.DataFrame, case: str) -> dict[str, set[s
 @pytest.mark.parametrize(
     ("case", "step"),
     [
-        ("exact_dup", "semantic_dedup"),
+        ("exact_dup", "exact_dedup"),
         ("near_dup", "semantic_dedup"),
         ("cross_batch_dup", "cross_batch_dedup"),
     ],

@@ -127,7 +127,7 @@ IMAGE_CASES = {
     "blurry": ("blurry_images", 0.04),
     "text_screenshot": ("image_entropy", 0.02),
     "posterized": ("image_entropy", 0.02),
-    "exact_dup": ("semantic_dedup", 0.03),
+    "exact_dup": ("exact_dedup", 0.03),
     "near_dup": ("semantic_dedup", 0.04),
     "cross_batch_dup": ("cross_batch_dedup", 0.03),
 }

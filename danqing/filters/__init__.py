@@ -101,6 +101,7 @@ def registry() -> dict[str, FilterFn]:
         "low_textual_images": image.low_textual_images,
         "blurry_images": image.blurry_images,
         "image_entropy": image.image_entropy,
+        "exact_dedup": image.exact_dedup,
         "semantic_dedup": image.semantic_dedup,
         "image_safety": image.image_safety,
         "cross_modal_alignment": image.cross_modal_alignment,

@@ -151,7 +151,9 @@ def image_entropy(df: pl.DataFrame, cfg: dict, metrics=None) -> StepResult:
     )
 
 
-def _apply_dedup(df: pl.DataFrame, step: str, clusters, prefix: str) -> StepResult:
+def _apply_dedup(
+    df: pl.DataFrame, step: str, clusters, prefix: str, reason: str = "duplicate"
+) -> StepResult:
     if df.height == 0:
         return _empty(df, step)
     table = _read(
@@ -181,9 +183,15 @@ def _apply_dedup(df: pl.DataFrame, step: str, clusters, prefix: str) -> StepResu
             reasons.append("duplicate_uid")
             values.append(owner)
         else:
-            reasons.append(None if keep else "duplicate")
+            reasons.append(None if keep else reason)
             values.append(representative)
     return verdicts(frame.drop("keep", "representative_uid", "owner_batch"), step, reasons, values)
+
+
+def exact_dedup(df: pl.DataFrame, cfg: dict, clusters=None) -> StepResult:
+    """Drops all but one row of each set of identical stored images (same sha256) of the batch
+    (decided by danqing.image_jobs.exact_clusters); value = the kept row's uid."""
+    return _apply_dedup(df, "exact_dedup", clusters, "exact", reason="identical_image")
 
 
 def semantic_dedup(df: pl.DataFrame, cfg: dict, clusters=None) -> StepResult:

@@ -228,6 +228,8 @@ def calibration(table: pl.DataFrame) -> pl.DataFrame:
                 {"paper_row": step.paper_row, "steps": [], "input": previous_left, "paper": step}
             )
         groups[-1]["steps"].append(row["step"])
+        # The paper's figures of a merged row are those of its last step (the row's outcome).
+        groups[-1]["paper"] = step
         groups[-1]["left"] = previous_left = row["Left Data Num"]
     return pl.DataFrame(
         [
