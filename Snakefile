@@ -36,3 +36,4 @@ rule all:
         "results/report/threshold_sweep.csv",
         release_targets(),
         figure_targets(),
+        INGESTION_TARGETS,

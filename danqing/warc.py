@@ -135,8 +135,17 @@ class SkipRecord(Exception):
 
 
 def warc_configured(cfg: dict | None) -> bool:
-    """True when the `warc` config section lists WARC files to ingest."""
-    return bool(cfg and (cfg.get("paths") or cfg.get("paths_file")))
+    """True when the `warc` config section lists WARC files or index files to ingest."""
+    index = (cfg or {}).get("index") or {}
+    return bool(
+        cfg
+        and (
+            cfg.get("paths")
+            or cfg.get("paths_file")
+            or index.get("paths")
+            or index.get("paths_file")
+        )
+    )
 
 
 def partition_input_path(config: dict) -> str:
@@ -173,14 +182,8 @@ def warc_locations(cfg: dict | None) -> list[str]:
         base = cfg.get("base_url") or DEFAULT_BASE_URL
         if not base.endswith("/"):
             base += "/"
-        path = Path(cfg["paths_file"])
-        opener = gzip.open if path.name.endswith(".gz") else open
-        with opener(path, "rt", encoding="utf-8") as handle:
-            for line in handle:
-                entry = line.strip()
-                if not entry or entry.startswith("#"):
-                    continue
-                locations.append(entry if is_url(entry) or entry.startswith("/") else base + entry)
+        for entry in read_paths_file(cfg["paths_file"]):
+            locations.append(entry if is_url(entry) or entry.startswith("/") else base + entry)
     if cfg.get("max_files") is not None:
         locations = locations[: cfg["max_files"]]
     seen: set[str] = set()
@@ -189,6 +192,14 @@ def warc_locations(cfg: dict | None) -> list[str]:
             raise ValueError(f"warc: {location} is listed twice; its pairs would be counted twice")
         seen.add(location)
     return locations
+
+
+def read_paths_file(path: str | Path) -> list[str]:
+    """The entries of a Common Crawl `*.paths(.gz)` listing (blank lines and # comments out)."""
+    path = Path(path)
+    opener = gzip.open if path.name.endswith(".gz") else open
+    with opener(path, "rt", encoding="utf-8") as handle:
+        return [e for e in (line.strip() for line in handle) if e and not e.startswith("#")]
 
 
 def warc_sources(cfg: dict | None) -> dict[str, str]:
@@ -672,6 +683,8 @@ class WarcExtraction:
             "languages": [],
             "record_date": [],
         }
+        # Languages of a response without its own header (index mode: the index's tags).
+        self.default_languages: str | None = None
         # Rows of recent responses without their own language header, by WARC-Record-ID, until
         # the metadata record that carries their CLD2 languages arrives.
         self.pending: collections.OrderedDict[str, tuple[int, int]] = collections.OrderedDict()
@@ -721,6 +734,8 @@ class WarcExtraction:
         if mime not in HTML_TYPES and identified not in HTML_TYPES and not sniff:
             raise SkipRecord("not_html")
         languages = headers.get("warc-identified-content-language")
+        if languages is None:
+            languages = self.default_languages
         if (
             languages is not None
             and self.prefilter is not None
