@@ -80,7 +80,8 @@ HTML_TYPES = frozenset({"text/html", "application/xhtml+xml"})
 DEFAULT_BASE_URL = "https://data.commoncrawl.org/"
 COLLECTED_PAIRS = "results/ingest/raw_pairs.parquet"
 CRAWL_ID = re.compile(r"CC-MAIN-\d{4}-\d{2}")
-# Attributes that lazy-loading scripts read the real image URL from, most common first.
+# Attributes that lazy-loading scripts read the real image URL from, most common first; data-url
+# (last) is also used for link targets, so it only stands in for a missing src.
 LAZY_SRC_ATTRS = (
     "data-src",
     "data-original",
@@ -417,14 +418,18 @@ def is_placeholder(src: str | None) -> bool:
 
 
 def image_reference(src: str | None, attribute: Callable[[str], str | None]) -> str | None:
-    """The image URL as written in the tag: `src`, unless it is missing or a placeholder and a
-    lazy-loading attribute or srcset names the real image."""
+    """The image URL a browser ends up showing: a lazy-loading attribute when the tag has one
+    (its script swaps it into `src`, whatever `src` holds until then: a spinner, a site-wide
+    grey.jpg, a thumbnail), else `src` unless it is missing or a placeholder, else srcset."""
+    for name in LAZY_SRC_ATTRS[:-1]:
+        value = attribute(name)
+        if value and not is_placeholder(value) and value.strip() != (src or "").strip():
+            return value
     if not is_placeholder(src):
         return src
-    for name in LAZY_SRC_ATTRS:
-        value = attribute(name)
-        if value and not is_placeholder(value):
-            return value
+    value = attribute(LAZY_SRC_ATTRS[-1])  # data-url also names links: only instead of nothing
+    if value and not is_placeholder(value):
+        return value
     for name in LAZY_SRCSET_ATTRS:
         value = attribute(name)
         if value:

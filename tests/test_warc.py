@@ -503,3 +503,24 @@ def test_a_warc_url_on_a_loopback_address_is_refused_unless_allowed(main_warc):
     with _WarcServer(data) as server, pytest.raises(OSError, match=r"refused address 127\.0\.0\.1"):
         warc.extract_warc(server.url)
     assert server.hits == 0
+
+
+def test_the_lazy_attribute_wins_over_whatever_src_holds_until_the_script_runs():
+    page_url = "http://news.example.cn/a.html"
+    html = (
+        "<html><body>"
+        '<img class="lazy" src="/static/grey.jpg" data-original="/real/1.jpg" alt="真实图片一">'
+        '<img src="/static/grey.jpg" data-src="/real/2.jpg" alt="真实图片二">'
+        '<img src="/thumb/3.jpg" data-src="/thumb/3.jpg" alt="同一张图">'
+        '<img src="/photo/4.jpg" data-url="http://news.example.cn/story.html" alt="链接不是图">'
+        '<img src="/img/loading.gif" data-url="/real/5.jpg" alt="只有 data-url">'
+        "</body></html>"
+    )
+    got = [(url, alt) for url, alt, _ in warc.page_images(html, page_url)]
+    assert got == [
+        ("http://news.example.cn/real/1.jpg", "真实图片一"),
+        ("http://news.example.cn/real/2.jpg", "真实图片二"),
+        ("http://news.example.cn/thumb/3.jpg", "同一张图"),
+        ("http://news.example.cn/photo/4.jpg", "链接不是图"),
+        ("http://news.example.cn/real/5.jpg", "只有 data-url"),
+    ]
