@@ -263,6 +263,8 @@ EXPECTED_COUNTS = {
     "pairs_zho": 13,
     "encodings": {"ascii": 1, "big5hkscs": 1, "gb18030": 2, "utf-8": 5},
     "archive_errors": [],
+    "lost_bytes": 0,
+    "resyncs": 0,
 }
 
 
@@ -524,3 +526,21 @@ def test_the_lazy_attribute_wins_over_whatever_src_holds_until_the_script_runs()
         ("http://news.example.cn/photo/4.jpg", "链接不是图"),
         ("http://news.example.cn/real/5.jpg", "只有 data-url"),
     ]
+
+
+def test_a_corrupt_member_in_the_middle_loses_only_its_record(tmp_path):
+    records = main_records()
+    members = [gzip.compress(r, compresslevel=6, mtime=0) for r in records]
+    damaged = 3
+    bad = bytearray(members[damaged])
+    for i in range(20, 40):
+        bad[i] ^= 0xFF
+    path = tmp_path / "damaged.warc.gz"
+    path.write_bytes(b"".join(members[:damaged]) + bytes(bad) + b"".join(members[damaged + 1 :]))
+    frame, counts = warc.extract_warc(str(path))
+    intact = write_warc(tmp_path / "intact.warc.gz", records[:damaged] + records[damaged + 1 :])
+    expected, expected_counts = warc.extract_warc(str(intact))
+    assert frame.to_dicts() == expected.to_dicts() and frame.height > 0
+    assert counts["records"] == expected_counts["records"] == len(records) - 1
+    assert (counts["resyncs"], counts["lost_bytes"]) == (1, len(bad))
+    assert len(counts["archive_errors"]) == 1 and "resumed at byte" in counts["archive_errors"][0]

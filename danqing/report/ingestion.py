@@ -14,6 +14,8 @@ COLUMNS = {
     "bytes_per_pair": pl.Float64,
     "records_per_s": pl.Float64,
     "lost_records": pl.Int64,
+    "lost_bytes": pl.Int64,
+    "resyncs": pl.Int64,
     "archive_errors": pl.Int64,
 }
 
@@ -41,7 +43,10 @@ def summary(jobs: list[dict]) -> pl.DataFrame:
     total = {
         "source": f"all {frame.height} files",
         "crawl": None,
-        **{c: frame[c].sum() for c in ("records", "pairs", "lost_records", "archive_errors")},
+        **{
+            c: frame[c].sum()
+            for c in ("records", "pairs", "lost_records", "lost_bytes", "resyncs", "archive_errors")
+        },
         "selected_records": frame["selected_records"].drop_nulls().sum() or None,
         "bytes_read": read.sum() if read.len() else None,
         "bytes_per_pair": (read.sum() / frame["pairs"].sum())
