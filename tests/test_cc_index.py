@@ -21,8 +21,9 @@ class RangeServer:
     """Files by path, with Range requests, counting the bytes served; `cut_every` serves only
     the first half of every other range (a dropped transfer the reader must resume)."""
 
-    def __init__(self, files: dict[str, bytes], cut_every: int = 0):
+    def __init__(self, files: dict[str, bytes], cut_every: int = 0, cut_requests=()):
         self.files, self.served, self.ranges, self.cut_every = files, 0, 0, cut_every
+        self.cut_requests = set(cut_requests)
         owner = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
@@ -33,8 +34,13 @@ class RangeServer:
                     return None, None
                 found = re.fullmatch(r"bytes=(\d+)-(\d+)", self.headers.get("Range", ""))
                 if not found:
-                    return 200, data
+                    found = re.fullmatch(r"bytes=(\d+)-", self.headers.get("Range", ""))
+                    if not found:
+                        return 200, data
+                    self.content_range = f"bytes {found.group(1)}-{len(data) - 1}/{len(data)}"
+                    return 206, data[int(found.group(1)) :]
                 start, end = int(found.group(1)), int(found.group(2))
+                self.content_range = f"bytes {start}-{end}/{len(data)}"
                 return 206, data[start : end + 1]
 
             def do_HEAD(self):  # noqa: N802
@@ -50,10 +56,13 @@ class RangeServer:
                     return
                 owner.ranges += 1
                 sent = body
-                if owner.cut_every and owner.ranges % owner.cut_every == 0 and len(body) > 1:
+                cut = owner.cut_every and owner.ranges % owner.cut_every == 0
+                if (cut or owner.ranges in owner.cut_requests) and len(body) > 1:
                     sent = body[: len(body) // 2]
                 self.send_response(status)
                 self.send_header("Content-Length", str(len(body)))
+                if status == 206:
+                    self.send_header("Content-Range", self.content_range)
                 self.end_headers()
                 self.wfile.write(sent)
                 owner.served += len(sent)

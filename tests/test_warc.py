@@ -495,7 +495,7 @@ def test_a_warc_url_is_streamed_and_a_cut_transfer_fails(main_warc):
     assert counts["records"] == EXPECTED_COUNTS["records"]
     with (
         _WarcServer(data, cut=len(data) // 2) as server,
-        pytest.raises(OSError, match="download ended after"),
+        pytest.raises(OSError, match="answered 200 to a Range request: it cannot be resumed"),
     ):
         warc.extract_warc(server.url, allowed_networks=["127.0.0.1/32"])
 
@@ -544,3 +544,20 @@ def test_a_corrupt_member_in_the_middle_loses_only_its_record(tmp_path):
     assert counts["records"] == expected_counts["records"] == len(records) - 1
     assert (counts["resyncs"], counts["lost_bytes"]) == (1, len(bad))
     assert len(counts["archive_errors"]) == 1 and "resumed at byte" in counts["archive_errors"][0]
+
+
+def test_a_cut_warc_transfer_is_resumed_by_range(main_warc):
+    from tests.test_cc_index import RangeServer
+
+    data = open(main_warc, "rb").read()  # noqa: SIM115
+    path = f"/crawl-data/{CRAWL}/x.warc.gz"
+    server = RangeServer({path: data}, cut_requests={1})
+    try:
+        frame, counts = warc.extract_warc(
+            server.url.rstrip("/") + path, allowed_networks=["127.0.0.1/32"]
+        )
+    finally:
+        server.close()
+    assert server.ranges == 2  # the cut transfer, and its resumption from the byte it reached
+    assert frame.to_dicts() == EXPECTED_ROWS
+    assert counts["records"] == EXPECTED_COUNTS["records"]
