@@ -150,6 +150,19 @@ def figure_report(path, figure, kind, caption, category):
     )
 
 
+def dedup_runs():
+    """(scope, batch, stats JSON) of every dedup decision job of this run."""
+    batches = sorted({b for b, _ in all_shards()})
+    runs = []
+    if "exact_dedup" in STEPS:
+        runs += [("exact", b, f"results/dedup/exact/{b}.json") for b in batches]
+    if "semantic_dedup" in STEPS:
+        runs += [("batch", b, f"results/dedup/semantic/{b}.json") for b in batches]
+    if "cross_batch_dedup" in STEPS:
+        runs.append(("cross_batch", "", "results/dedup/cross_batch/stats.json"))
+    return runs
+
+
 def figure_targets():
     """The figures and tables this run's data allows: the default target adds these."""
     targets = [
@@ -161,6 +174,8 @@ def figure_targets():
     ]
     if FIGURES["perplexity"]["model"]:
         targets.append(f"{FIG_DIR}/fig4b_perplexity.png")
+    if any(s in STEPS for s in ("exact_dedup", "semantic_dedup", "cross_batch_dedup")):
+        targets.append("results/report/dedup_runs.html")
     if HAVE_EMBEDDINGS:
         targets += [
             f"{FIG_DIR}/fig6_cluster_sizes.png",

@@ -237,3 +237,13 @@ def test_threshold_sweep_matches_the_steps_at_the_configured_thresholds(full_run
 def test_a_rerun_has_nothing_to_do(full_run):
     proc = run_snakemake(full_run, "-n")
     assert "Nothing to be done" in proc.stdout + proc.stderr
+
+
+def test_every_dedup_job_is_in_the_report_with_its_recall(full_run):
+    runs = pl.read_csv(full_run / "results/report/dedup_runs.csv")
+    batches = sorted({p.parent.name for p in (full_run / "results/partition").glob("*/*.parquet")})
+    assert runs.filter(pl.col("scope") == "exact")["batch"].to_list() == batches
+    assert runs.filter(pl.col("scope") == "batch")["batch"].to_list() == batches
+    assert runs.filter(pl.col("scope") == "cross_batch").height == 1
+    assert runs["pair_recall"].null_count() == 0 and (runs["pair_recall"] >= 0.99).all()
+    assert (full_run / "results/report/dedup_runs.html").is_file()
