@@ -136,6 +136,18 @@ def wildcard_shards(wildcards):
     return [(batch, s) for s in partition_manifest()[batch]]
 
 
+# Partitioned semantic dedup (filters.semantic_dedup.partitions; rules/visual_diversification.smk).
+DEDUP_PARTITIONS = config["filters"]["semantic_dedup"]["partitions"]
+DEDUP_JOBS = config["filters"]["semantic_dedup"]["partition_jobs"]
+
+
+def dedup_assignments(wildcards):
+    return [
+        f"results/dedup/semantic/{b}/assign/{s}.npz"
+        for b, s in wildcard_shards(wildcards)
+    ]
+
+
 def embedding_files(wildcards):
     return [EMBEDDINGS.format(batch=b, shard=s) for b, s in wildcard_shards(wildcards)]
 

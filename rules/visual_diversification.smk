@@ -155,29 +155,112 @@ rule image_embeddings:
         "../scripts/image_embeddings.py"
 
 
-# Near-duplicate sets within one batch (FAISS, cosine distance < beta, union-find); the image
-# nearest each set's centroid is kept.
-rule semantic_dedup_clusters:
-    input:
-        shards=step_input_files("semantic_dedup"),
-        embeddings=embedding_files,
-    output:
-        clusters="results/dedup/semantic/{batch}.parquet",
-        stats="results/dedup/semantic/{batch}.json",
-    log:
-        "results/logs/semantic_dedup_clusters/{batch}.log",
-    benchmark:
-        "results/benchmarks/semantic_dedup_clusters/{batch}.tsv"
-    conda:
-        "../envs/gpu.yaml"
-    threads: 8
-    resources:
-        mem_mb=16000,
-    params:
-        cfg=config["filters"]["semantic_dedup"],
-        scope="batch",
-    script:
-        "../scripts/dedup_clusters.py"
+if DEDUP_PARTITIONS:
+
+    # Partitioned near-duplicate search (danqing/dedup_partitioned.py): k-means centroids of a
+    # sample, each shard's vectors assigned to partitions (boundary copies included), the
+    # partitions searched by DEDUP_JOBS jobs, one union-find merge. Same sets as one job.
+    rule dedup_centroids:
+        input:
+            shards=step_input_files("semantic_dedup"),
+            embeddings=embedding_files,
+        output:
+            centroids="results/dedup/semantic/{batch}/centroids.npy",
+        log:
+            "results/logs/dedup_centroids/{batch}.log",
+        conda:
+            "../envs/gpu.yaml"
+        params:
+            cfg=config["filters"]["semantic_dedup"],
+            stage="centroids",
+        script:
+            "../scripts/dedup_partitioned.py"
+
+    rule dedup_assign:
+        input:
+            shard=step_input("semantic_dedup"),
+            embeddings=EMBEDDINGS,
+            centroids=rules.dedup_centroids.output.centroids,
+        output:
+            assignment="results/dedup/semantic/{batch}/assign/{shard}.npz",
+        log:
+            "results/logs/dedup_assign/{batch}/{shard}.log",
+        conda:
+            "../envs/gpu.yaml"
+        params:
+            cfg=config["filters"]["semantic_dedup"],
+            stage="assign",
+        script:
+            "../scripts/dedup_partitioned.py"
+
+    rule dedup_partition_pairs:
+        input:
+            assignments=dedup_assignments,
+            embeddings=embedding_files,
+        output:
+            pairs="results/dedup/semantic/{batch}/pairs/{group}.parquet",
+        log:
+            "results/logs/dedup_partition_pairs/{batch}/{group}.log",
+        benchmark:
+            "results/benchmarks/dedup_partition_pairs/{batch}/{group}.tsv"
+        wildcard_constraints:
+            group=r"\d+",
+        conda:
+            "../envs/gpu.yaml"
+        params:
+            cfg=config["filters"]["semantic_dedup"],
+            stage="pairs",
+        script:
+            "../scripts/dedup_partitioned.py"
+
+    rule semantic_dedup_clusters:
+        input:
+            assignments=dedup_assignments,
+            pairs=expand(
+                "results/dedup/semantic/{{batch}}/pairs/{group}.parquet",
+                group=range(DEDUP_JOBS),
+            ),
+            embeddings=embedding_files,
+        output:
+            clusters="results/dedup/semantic/{batch}.parquet",
+            stats="results/dedup/semantic/{batch}.json",
+        log:
+            "results/logs/semantic_dedup_clusters/{batch}.log",
+        benchmark:
+            "results/benchmarks/semantic_dedup_clusters/{batch}.tsv"
+        conda:
+            "../envs/gpu.yaml"
+        params:
+            cfg=config["filters"]["semantic_dedup"],
+            stage="merge",
+        script:
+            "../scripts/dedup_partitioned.py"
+
+else:
+
+    # Near-duplicate sets within one batch (FAISS, cosine distance < beta, union-find); the image
+    # nearest each set's centroid is kept.
+    rule semantic_dedup_clusters:
+        input:
+            shards=step_input_files("semantic_dedup"),
+            embeddings=embedding_files,
+        output:
+            clusters="results/dedup/semantic/{batch}.parquet",
+            stats="results/dedup/semantic/{batch}.json",
+        log:
+            "results/logs/semantic_dedup_clusters/{batch}.log",
+        benchmark:
+            "results/benchmarks/semantic_dedup_clusters/{batch}.tsv"
+        conda:
+            "../envs/gpu.yaml"
+        threads: 8
+        resources:
+            mem_mb=16000,
+        params:
+            cfg=config["filters"]["semantic_dedup"],
+            scope="batch",
+        script:
+            "../scripts/dedup_clusters.py"
 
 
 # Drop all but the kept representative of each near-duplicate set of the batch.

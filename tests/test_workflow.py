@@ -15,7 +15,7 @@ import pytest
 
 from danqing.embed import read_embeddings
 from danqing.steps import STEPS
-from tests.conftest import run_snakemake
+from tests.conftest import make_workdir, run_snakemake
 
 # The tests of this file share one run: `pytest -n 2 --dist loadfile` keeps them on one worker.
 pytestmark = pytest.mark.e2e
@@ -247,3 +247,32 @@ def test_every_dedup_job_is_in_the_report_with_its_recall(full_run):
     assert runs.filter(pl.col("scope") == "cross_batch").height == 1
     assert runs["pair_recall"].null_count() == 0 and (runs["pair_recall"] >= 0.99).all()
     assert (full_run / "results/report/dedup_runs.html").is_file()
+
+
+def test_the_partitioned_rules_give_the_single_job_sets(full_run, tmp_path):
+    """The full run's inputs of the per-batch dedup, decided again by the partitioned rules (4
+    partitions, 3 search jobs): the same decisions as the single job's."""
+    import shutil
+
+    import yaml
+
+    workdir = make_workdir(tmp_path / "wf")
+    config = yaml.safe_load((full_run / "config" / "test.yaml").read_text())
+    config["filters"]["semantic_dedup"].update(
+        {"partitions": 4, "partition_jobs": 3, "train_sample": 100}
+    )
+    (workdir / "config" / "test.yaml").write_text(yaml.safe_dump(config))
+    shutil.copy2(full_run / "pairs.jsonl", workdir / "pairs.jsonl")  # its mtime too
+    shutil.copytree(
+        full_run / "results",
+        workdir / "results",
+        ignore=shutil.ignore_patterns("semantic", "report", "release", "figures"),
+    )
+    batches = sorted(p.stem for p in (full_run / "results/dedup/semantic").glob("*.parquet"))
+    targets = [f"results/dedup/semantic/{b}.parquet" for b in batches]
+    run_snakemake(workdir, *targets, timeout=600)
+    for batch, target in zip(batches, targets, strict=True):
+        single = pl.read_parquet(full_run / target).sort("uid")
+        split = pl.read_parquet(workdir / target).sort("uid")
+        assert split.equals(single), batch
+    assert len(list(workdir.glob("results/dedup/semantic/*/pairs/*.parquet"))) == 3 * len(batches)

@@ -1,0 +1,61 @@
+"""The partitioned dedup gives the single-job path's decisions, at any partition count."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from danqing import dedup as D
+from danqing.dedup_partitioned import assign, dedup_partitioned, train_centroids
+
+
+def clustered(n_sets=60, per_set=4, singles=400, dim=32, spread=0.03, seed=5):
+    """Near-duplicate sets (points around a centre) among unrelated vectors."""
+    rng = np.random.default_rng(seed)
+    centres = rng.standard_normal((n_sets, dim))
+    sets = [c + spread * rng.standard_normal((per_set, dim)) for c in centres]
+    # float16, as the embedding files store them (and both paths read them).
+    x = np.concatenate([*sets, rng.standard_normal((singles, dim))]).astype(np.float16)
+    uids = [f"u{k:05d}" for k in rng.permutation(len(x))]
+    return uids, x
+
+
+@pytest.mark.parametrize("partitions, groups", [(1, 1), (8, 3), (40, 7)])
+def test_partitioned_sets_equal_the_single_job_sets(tmp_path, partitions, groups):
+    uids, x = clustered()
+    settings = D.DedupSettings(beta=0.02, recall_sample=200)
+    single, _ = D.dedup(uids, x, settings, exact=True)
+    split, stats = dedup_partitioned(uids, x, settings, partitions, groups, str(tmp_path))
+    assert split.equals(single)
+    assert stats["removed"] > 0 and stats["recall"]["recall"] == 1.0
+    if partitions > 1:
+        assert stats["copies_per_vector"] > 1  # boundary points were copied
+
+
+def test_every_pair_within_beta_shares_a_partition_with_its_other_end():
+    uids, x = clustered(n_sets=300, per_set=2, singles=0, spread=0.2, dim=16, seed=9)
+    x = D.normalise(x)
+    centroids = train_centroids(x, 50)
+    rows, parts, primary = assign(x, centroids, beta=0.05)
+    homes = {}
+    for r, p in zip(rows.tolist(), parts.tolist(), strict=True):
+        homes.setdefault(r, set()).add(p)
+    primary_of = {
+        r: p
+        for r, p, first in zip(rows.tolist(), parts.tolist(), primary.tolist(), strict=True)
+        if first
+    }
+    sims = x @ x.T
+    i, j = np.nonzero(np.triu(sims > 1 - 0.05, k=1))
+    straddling = [(a, b) for a, b in zip(i, j, strict=True) if primary_of[a] != primary_of[b]]
+    assert straddling, "the test needs pairs across partition boundaries"
+    for a, b in zip(i.tolist(), j.tolist(), strict=True):
+        assert primary_of[b] in homes[a] or primary_of[a] in homes[b]
+
+
+def test_pairs_across_partition_boundaries_are_not_lost(tmp_path):
+    uids, x = clustered(n_sets=300, per_set=2, singles=100, spread=0.2, dim=16, seed=9)
+    settings = D.DedupSettings(beta=0.05, recall_sample=300)
+    single, _ = D.dedup(uids, x, settings, exact=True)
+    split, stats = dedup_partitioned(uids, x, settings, 50, 4, str(tmp_path))
+    assert split.equals(single) and stats["removed"] > 100
