@@ -416,6 +416,32 @@ def choose_representatives(
     return representative, distance
 
 
+def decisions_frame(
+    sorted_uids: np.ndarray,
+    labels: np.ndarray,
+    sizes: np.ndarray,
+    representative: np.ndarray,
+    distance: np.ndarray,
+    order: np.ndarray,
+) -> pl.DataFrame:
+    """The decisions (CLUSTERS_SCHEMA) of rows decided in uid order (`order` sorts the input),
+    returned in input order."""
+    frame = pl.DataFrame(
+        {
+            "uid": sorted_uids.tolist(),
+            "cluster_id": labels,
+            "cluster_size": sizes,
+            "keep": representative == np.arange(len(labels)),
+            "representative_uid": sorted_uids[representative].tolist(),
+            "distance_to_centroid": distance.astype(np.float32),
+        },
+        schema=CLUSTERS_SCHEMA,
+    )
+    inverse = np.empty_like(order)
+    inverse[order] = np.arange(len(order))
+    return frame.select(pl.all().gather(inverse))
+
+
 def dedup(
     uids, vectors: np.ndarray, settings: DedupSettings = DedupSettings(), exact: bool | None = None
 ) -> tuple[pl.DataFrame, dict]:
@@ -446,20 +472,7 @@ def dedup(
     representative, distance = choose_representatives(x, labels, uids.astype(str))
     sizes = np.bincount(labels, minlength=n)[labels]
     keep = representative == np.arange(n)
-    frame = pl.DataFrame(
-        {
-            "uid": uids.tolist(),
-            "cluster_id": labels,
-            "cluster_size": sizes,
-            "keep": keep,
-            "representative_uid": uids[representative].tolist(),
-            "distance_to_centroid": distance.astype(np.float32),
-        },
-        schema=CLUSTERS_SCHEMA,
-    )
-    inverse = np.empty_like(order)
-    inverse[order] = np.arange(n)
-    frame = frame.select(pl.all().gather(inverse))
+    frame = decisions_frame(uids, labels, sizes, representative, distance, order)
     stats = {
         "input": n,
         "kept": int(keep.sum()),

@@ -29,9 +29,9 @@ import numpy as np
 import polars as pl
 
 from danqing.dedup import (
-    CLUSTERS_SCHEMA,
     DedupSettings,
     choose_representatives,
+    decisions_frame,
     normalise,
     union_find,
 )
@@ -42,24 +42,6 @@ log = logging.getLogger("danqing")
 ASSIGN_CHUNK = 65_536
 # Slack on the bisector test for float16 storage of the vectors.
 EPS_MARGIN = 1.02
-
-
-def _read_kept(paths: Sequence[str], keep: set[str] | None):
-    """(uids, unit float32 vectors, model) of embedding files, restricted to `keep`."""
-    from danqing.embed import read_embeddings
-
-    uids, parts, models = [], [], set()
-    for path in paths:
-        emb = read_embeddings(path)
-        models.add(emb.model)
-        rows = [k for k, u in enumerate(emb.uids) if keep is None or u in keep]
-        uids += [emb.uids[k] for k in rows]
-        parts.append(np.asarray(emb.image[rows], dtype=np.float32))
-    if len(models) > 1:
-        raise ValueError(f"embeddings of different models cannot be compared: {sorted(models)}")
-    dim = parts[0].shape[1] if parts else 0
-    x = np.concatenate(parts) if parts else np.zeros((0, dim), np.float32)
-    return uids, (normalise(x) if len(x) else x), next(iter(models), None)
 
 
 def sample_vectors(paths: Sequence[str], keep: set[str], size: int, seed: int) -> np.ndarray:
@@ -216,10 +198,11 @@ def merge(
 ) -> tuple[pl.DataFrame, dict]:
     """The dedup decisions (CLUSTERS_SCHEMA) from every partition's pairs, and run statistics."""
     started = time.perf_counter()
-    all_uids = []
+    all_uids, copies = [], 0
     for path in assignments:
         with np.load(path) as data:
             all_uids.append(data["uids"])
+            copies += len(data["rows"])
     uids = np.concatenate(all_uids) if all_uids else np.zeros(0, str)
     if len(set(uids.tolist())) != len(uids):
         raise ValueError("duplicate uids in the dedup input")
@@ -247,25 +230,8 @@ def merge(
         representative[members] = members[rep]
         distance[members] = dist
     keep = representative == np.arange(n)
-    frame = pl.DataFrame(
-        {
-            "uid": sorted_uids.tolist(),
-            "cluster_id": labels,
-            "cluster_size": sizes_all[labels],
-            "keep": keep,
-            "representative_uid": sorted_uids[representative].tolist(),
-            "distance_to_centroid": distance.astype(np.float32),
-        },
-        schema=CLUSTERS_SCHEMA,
-    )
-    # Back to the input order (the assignment files in order), as the single-job path returns.
-    inverse = np.empty_like(order)
-    inverse[order] = np.arange(n)
-    frame = frame.select(pl.all().gather(inverse))
-    copies = 0
-    for path in assignments:
-        with np.load(path) as data:
-            copies += len(data["rows"])
+    # Back in the input order (the assignment files in order), as the single-job path returns.
+    frame = decisions_frame(sorted_uids, labels, sizes_all[labels], representative, distance, order)
     stats = {
         "input": n,
         "kept": int(keep.sum()),
