@@ -260,21 +260,14 @@ def _extract_chunk(
 
 def _total(records: list[dict]) -> dict:
     """One job's counts from its chunks' (numbers and reason tables summed, errors listed)."""
+    from danqing.warc import add_counts
+
     total: dict = {"archive_errors": [], "crawl": None, "batch": None}
     for record in records:
-        for key, value in record.items():
-            if key == "archive_errors":
-                total[key] += value
-            elif key in ("crawl", "batch"):
-                total[key] = total[key] or value
-            elif isinstance(value, bool) or value is None or isinstance(value, str):
-                continue
-            elif isinstance(value, int | float):
-                total[key] = total.get(key, 0) + value
-            elif isinstance(value, dict):
-                table = total.setdefault(key, {})
-                for reason, n in value.items():
-                    table[reason] = table.get(reason, 0) + n
+        add_counts(total, record)
+        total["archive_errors"] += record.get("archive_errors", [])
+        total["crawl"] = total["crawl"] or record.get("crawl")
+        total["batch"] = total["batch"] or record.get("batch")
     return total
 
 

@@ -1062,21 +1062,27 @@ def concat_pairs(pair_paths: list[str], out_path: str) -> int:
     return rows
 
 
+def add_counts(total: dict, record: dict) -> None:
+    """Add a counts record's integers and reason tables into `total` (other values skipped)."""
+    for key, value in record.items():
+        if isinstance(value, bool) or not isinstance(value, int | dict) or key == "archive_errors":
+            continue
+        if isinstance(value, int):
+            total[key] = total.get(key, 0) + value
+        else:
+            table = total.setdefault(key, {})
+            for reason, n in value.items():
+                table[reason] = table.get(reason, 0) + n
+
+
 def sum_counts(records: list[dict]) -> dict:
     """Total of per-WARC counts: numbers and reason tables summed, errors kept per file."""
     total: dict = {"warc_files": len(records), "archive_errors": [], "pairs_by_crawl": {}}
     for record in records:
-        for key, value in record.items():
-            if key == "archive_errors":
-                total[key] += [{"warc": record["warc"], "error": e} for e in value]
-            elif isinstance(value, bool) or value is None or isinstance(value, str):
-                continue
-            elif isinstance(value, int):
-                total[key] = total.get(key, 0) + value
-            elif isinstance(value, dict):
-                table = total.setdefault(key, {})
-                for reason, n in value.items():
-                    table[reason] = table.get(reason, 0) + n
+        add_counts(total, record)
+        total["archive_errors"] += [
+            {"warc": record["warc"], "error": e} for e in record.get("archive_errors", [])
+        ]
         crawl = record.get("crawl") or ""
         total["pairs_by_crawl"][crawl] = total["pairs_by_crawl"].get(crawl, 0) + record["pairs"]
     return total
