@@ -21,6 +21,11 @@ _NOT_ALNUM = re.compile(r"[\W_]+")
 _TIME_QUANTITY = re.compile(
     r"^[0-9０-９〇零一二三四五六七八九十百千万两几]+(?:年代|年|月|日|号|天|周|世纪|小时|分钟|秒)$"
 )
+# Events named by month and day with a middle dot (9·11, 5·12汶川地震, 3·15晚会): time words. A
+# full stop is left out: 9.3 is far more often a decimal.
+_DATE_EVENT = re.compile(
+    r"(?<![0-9])(?:1[0-2]|0?[1-9])[·•・‧∙](?:3[01]|[12][0-9]|0?[1-9])(?![0-9])"
+)
 _HAN_RE = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0003134f]")
 
 
@@ -99,7 +104,9 @@ def _tagged_words(prefixes: tuple[str, ...]) -> frozenset[str]:
     )
 
 
-def tagged_weight(prefixes: tuple[str, ...], compound_heads: bool = False) -> Callable[[str], int]:
+def tagged_weight(
+    prefixes: tuple[str, ...], compound_heads: bool = False, idiom_morphemes: bool = False
+) -> Callable[[str], int]:
     """word -> how many tags jieba.posseg gives it that start with one of `prefixes`.
 
     jieba.posseg tags a word found in its dictionary with the dictionary's tag and runs its POS
@@ -114,6 +121,10 @@ def tagged_weight(prefixes: tuple[str, ...], compound_heads: bool = False) -> Ca
     (the head of a Chinese compound) is a Han character tagged with one of `prefixes`. jieba's
     dictionary gives each word one tag, often the verbal sense of a noun-verb word: 闪电, 挂钩 and
     喷管 are `v`, but their heads 电, 钩 and 管 are nominal.
+
+    `idiom_morphemes`: an idiom (`i`, a chengyu) counts once when one of its characters is a noun
+    morpheme (a Han character jieba tags `n*`): 一马当先, 花团锦簇 name their imagery (马, 团), a
+    shopping slogan such as 强烈推荐 (also `i`) has none.
     """
     tagged = _tagged_words(prefixes)
     table = jieba.posseg.dt.word_tag_tab
@@ -126,11 +137,42 @@ def tagged_weight(prefixes: tuple[str, ...], compound_heads: bool = False) -> Ca
             return 1
         if compound_heads and len(word) > 1 and word[-1] in tagged and has_han(word[-1]):
             return 1
+        if idiom_morphemes and table.get(word) == "i" and _has_noun_morpheme(word):
+            return 1
         if word in table:
             return 0
         return sum(tag.startswith(prefixes) for tag in _unknown_word_tags(word))
 
     return weight
+
+
+def _has_noun_morpheme(word: str) -> bool:
+    table = jieba.posseg.dt.word_tag_tab
+    return any(table.get(ch, "").startswith("n") and has_han(ch) for ch in word)
+
+
+def split_noun_or_date(words: list[str], text: str, prefixes: tuple[str, ...]) -> bool:
+    """Whether a caption whose words carry no nominal tag still holds a noun that the
+    segmentation hid, or a date-named event.
+
+    jieba's DAG prefers frequent single characters over some dictionary nouns: 强袭高达 becomes
+    强袭/v 高/a 达/v although 高达 is in its dictionary as `nr`. A run of single-character words
+    whose concatenation (2 to 4 characters) is a dictionary word with a nominal tag counts. An event
+    named by month and day with a middle dot (9·3, 9•11) is a time word when `t` is nominal.
+    """
+    tagged = _tagged_words(prefixes)
+    run: list[str] = []
+    for word in [*words, ""]:
+        if len(word) == 1 and has_han(word):
+            run.append(word)
+            continue
+        for start in range(len(run)):
+            for size in range(2, 5):
+                if start + size <= len(run) and "".join(run[start : start + size]) in tagged:
+                    return True
+        run = []
+    time_words = any("t".startswith(p) for p in prefixes)
+    return time_words and _DATE_EVENT.search(text) is not None
 
 
 def normalise_for_matching(text: str) -> str:

@@ -267,6 +267,15 @@ def test_numerals_with_a_time_unit_are_time_words():
     assert "【2015，这一年】" not in kept_texts(text.nouns(pairs(good), without))
 
 
+def test_idioms_split_nouns_and_date_events_count_as_nouns():
+    good = ["从“一马当先”到“万马奔腾”", "仍然是强袭高达", "#9·3直击不凡#"]
+    junk = ["真的太好看了 强烈推荐 值得购买", "9.3 真的好看"]
+    result = text.nouns(pairs(good + junk), CFG["nouns"])
+    assert kept_texts(result) == good
+    without = text.nouns(pairs(good), {**CFG["nouns"], "noun_morphemes": False})
+    assert kept_texts(without) == []
+
+
 def test_unk_tokens_counts_chinese_clip_unknowns():
     rare = "𠀀𠀁𠀂𠀃𠀄𠀅"
     quoted = "“这是两回事”……——‘引号’“再来”"

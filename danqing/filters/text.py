@@ -24,6 +24,7 @@ from danqing.text import (
     reference_entropy,
     segment,
     spaced_words,
+    split_noun_or_date,
     tagged_weight,
     words_of,
 )
@@ -169,11 +170,20 @@ def nouns(df: pl.DataFrame, cfg: dict) -> StepResult:
     `n*`, verbal and adjectival nouns `vn`/`an`, time, place and direction words `t`/`s`/`f`,
     fixed expressions and abbreviations `l`/`j`, which jieba's dictionary uses for noun phrases such as
     定时炸弹 and 十九大, and Latin words `eng`, mostly brands and products), counting compound
-    heads (danqing.text.tagged_weight). With `n`/`vn` alone, every labelled real caption that the
+    heads, idioms with a noun morpheme, dictionary nouns that the segmentation split into single
+    characters and date-named events (danqing.text.tagged_weight, split_noun_or_date). With `n`/`vn` alone, every labelled real caption that the
     step dropped was a good caption (docs/calibration.md)."""
     spaced = spaced_words(df)
-    weight = tagged_weight(tuple(cfg["noun_tag_prefixes"]), cfg["compound_heads"])
+    prefixes = tuple(cfg["noun_tag_prefixes"])
+    morphemes = cfg["noun_morphemes"]
+    weight = tagged_weight(prefixes, cfg["compound_heads"], idiom_morphemes=morphemes)
     counts = per_caption_sums(spaced, weight)
+    if morphemes:
+        texts = df["alt_text"].to_list()
+        counts = [
+            int(split_noun_or_date(s.split(" ") if s else [], t or "", prefixes)) if n == 0 else n
+            for n, s, t in zip(counts, spaced, texts, strict=True)
+        ]
     reasons = [None if n > 0 else "no_noun" for n in counts]
     values = [
         None if r is None else _first_words(s, 12, " ")
