@@ -401,11 +401,11 @@ def img2dataset_kwargs(cfg: dict, processes: int) -> dict:
         "skip_reencode": bool(cfg["skip_reencode"]),
         "encode_format": cfg["encode_format"],
         "encode_quality": int(cfg["encode_quality"]),
-        "min_image_size": int(cfg.get("min_image_size") or 0),
+        "min_image_size": int(cfg["min_image_size"]),
         "max_aspect_ratio": float(max_aspect) if max_aspect else float("inf"),
         # Bounded from the header by SniffingResizer (max_image_pixels) before any decode.
         "max_image_area": float("inf"),
-        "extract_exif": bool(cfg.get("extract_exif", False)),
+        "extract_exif": bool(cfg["extract_exif"]),
         "compute_hash": "sha256",
         "incremental_mode": "incremental",
         "distributor": "multiprocessing",

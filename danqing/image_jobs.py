@@ -26,7 +26,7 @@ def shard_image_metrics(shard: str, out: str, cfg: dict, threads: int) -> pl.Dat
 
     frame = pl.read_parquet(shard)
     settings = MetricSettings.from_config(cfg)
-    processes = cfg.get("threads") or threads
+    processes = cfg["threads"] or threads
     started = time.perf_counter()
     table = metrics_frame(read_images(frame), settings, processes=processes)
     write_parquet(table, out)
@@ -70,8 +70,8 @@ def shard_nsfw_scores(shard: str, out: str, cfg: dict, threads: int) -> None:
     started = time.perf_counter()
     scores = score_images(
         read_images(frame),
-        model=cfg.get("model"),
-        batch_size=int(cfg.get("batch_size", 32)),
+        model=cfg["model"],
+        batch_size=int(cfg["batch_size"]),
         threads=threads,
     )
     write_parquet(scores, out)

@@ -161,7 +161,7 @@ def partition_input_path(config: dict) -> str:
 def partition_input_format(config: dict) -> str:
     if warc_configured(config.get("warc")):
         return "parquet"
-    return config["input"].get("format", "auto")
+    return config["input"]["format"]
 
 
 def local_warc_input(sources: dict[str, str]) -> Callable:

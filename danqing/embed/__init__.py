@@ -37,15 +37,15 @@ class Embedder(Protocol):
 
 def load_embedder(cfg: dict, device: str | None = None) -> Embedder:
     """The embedder of config section `embedding` (see config/schema.yaml)."""
-    model = cfg.get("model", "efficientnet-lite0")
-    device = device or (None if cfg.get("device", "auto") == "auto" else cfg["device"])
-    batch_size = int(cfg.get("batch_size", 64))
+    model = cfg["model"]
+    device = device or (None if cfg["device"] == "auto" else cfg["device"])
+    batch_size = int(cfg["batch_size"])
     if model == "chinese-clip":
         from danqing.embed.chinese_clip import ChineseClipEmbedder
 
         return ChineseClipEmbedder(
             cfg.get("checkpoint"),
-            architecture=cfg.get("architecture", "ViT-L-14"),
+            architecture=cfg["architecture"],
             text_architecture=cfg.get("text_architecture"),
             config_dir=cfg.get("config_dir"),
             download_root=cfg.get("download_root"),

@@ -82,11 +82,11 @@ class MetricSettings:
     laplacian_ksize: int = 3
 
     @classmethod
-    def from_config(cls, cfg: dict | None) -> MetricSettings:
-        cfg = cfg or {}
+    def from_config(cls, cfg: dict) -> MetricSettings:
+        """From config section `filters.image_geometry.metrics` (defaults filled by the schema)."""
         return cls(
-            working_max_edge=int(cfg.get("working_max_edge", cls.working_max_edge)),
-            laplacian_ksize=int(cfg.get("laplacian_ksize", cls.laplacian_ksize)),
+            working_max_edge=int(cfg["working_max_edge"]),
+            laplacian_ksize=int(cfg["laplacian_ksize"]),
         )
 
 

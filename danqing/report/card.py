@@ -69,7 +69,7 @@ def yaml_header(manifest: dict, cfg: dict) -> str:
         "pretty_name": cfg["pretty_name"],
         "size_categories": [size_category(manifest["rows"])],
         "task_categories": list(cfg["task_categories"]),
-        "tags": list(cfg.get("tags", [])),
+        "tags": list(cfg["tags"]),
         "configs": configs,
     }
     return "---\n" + yaml.safe_dump(header, allow_unicode=True, sort_keys=False) + "---\n"
