@@ -101,7 +101,7 @@ def source_reliability(df: pl.DataFrame, cfg: dict) -> StepResult:
         for i, host in enumerate(hosts.to_list()):
             if reasons[i] is None and host in listed:
                 reasons[i], values[i] = "blacklisted_domain", f"{where}:{host}"
-    if cfg.get("non_content_images"):
+    if cfg["non_content_images"]:
         patterns = load_url_patterns(str(cfg["non_content_images"]))
         for i, url in enumerate(df["url"].to_list()):
             if reasons[i] is None and (category := patterns.match(url)):
