@@ -128,7 +128,7 @@ def tagged_weight(
     """
     tagged = _tagged_words(prefixes)
     table = jieba.posseg.dt.word_tag_tab
-    time_words = any("t".startswith(p) for p in prefixes)
+    time_words = _counts_time_words(prefixes)
 
     def weight(word: str) -> int:
         if word in tagged:
@@ -144,6 +144,10 @@ def tagged_weight(
         return sum(tag.startswith(prefixes) for tag in _unknown_word_tags(word))
 
     return weight
+
+
+def _counts_time_words(prefixes: tuple[str, ...]) -> bool:
+    return any("t".startswith(p) for p in prefixes)
 
 
 def _has_noun_morpheme(word: str) -> bool:
@@ -171,7 +175,7 @@ def split_noun_or_date(words: list[str], text: str, prefixes: tuple[str, ...]) -
                 if start + size <= len(run) and "".join(run[start : start + size]) in tagged:
                     return True
         run = []
-    time_words = any("t".startswith(p) for p in prefixes)
+    time_words = _counts_time_words(prefixes)
     return time_words and _DATE_EVENT.search(text) is not None
 
 

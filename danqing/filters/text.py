@@ -171,8 +171,9 @@ def nouns(df: pl.DataFrame, cfg: dict) -> StepResult:
     fixed expressions and abbreviations `l`/`j`, which jieba's dictionary uses for noun phrases such as
     定时炸弹 and 十九大, and Latin words `eng`, mostly brands and products), counting compound
     heads, idioms with a noun morpheme, dictionary nouns that the segmentation split into single
-    characters and date-named events (danqing.text.tagged_weight, split_noun_or_date). With `n`/`vn` alone, every labelled real caption that the
-    step dropped was a good caption (docs/calibration.md)."""
+    characters and date-named events (danqing.text.tagged_weight, split_noun_or_date). With
+    `n`/`vn` alone, every labelled real caption that the step dropped was a good caption
+    (docs/calibration.md)."""
     spaced = spaced_words(df)
     prefixes = tuple(cfg["noun_tag_prefixes"])
     morphemes = cfg["noun_morphemes"]
