@@ -174,20 +174,55 @@ def _embed_rates(embedder, forward, images: list[bytes], texts: list[str] | None
 
 
 def _effnet(device: str, images: list[bytes], batch: int) -> dict:
+    from benchmarks.flops import macs_per_image
     from danqing.embed import load_embedder
     from danqing.embed.efficientnet_lite import EMBED_BLUR_SIGMA, pixels
+    from danqing.embed.efficientnet_onnx import to_onnx
 
-    embedder = load_embedder({"model": "efficientnet-lite0", "batch_size": batch}, device=device)
+    embedder = load_embedder(
+        {"model": "efficientnet-lite0", "batch_size": batch, "runtime": "auto"},
+        device=device,
+        threads=1,
+    )
     forward = _network_timer(
-        lambda imgs: pixels(imgs, EMBED_BLUR_SIGMA).to(embedder.device),
-        embedder.model.features,
+        lambda imgs: pixels(imgs, EMBED_BLUR_SIGMA),
+        lambda x: embedder._network(x, "features"),
         batch,
     )
-    return _embed_rates(embedder, forward, images, None)
+    out = _embed_rates(embedder, forward, images, None)
+    out["runtime"] = embedder.runtime
+    out["gflop_per_image"] = 2 * macs_per_image(to_onnx(embedder.model)) / 1e9
+    out["forward_gflops"] = out["forward_per_s"] * out["gflop_per_image"]
+    out["gflops"] = out["images_per_s"] * out["gflop_per_image"]
+    return out
+
+
+def _dense_ceiling(images: list[bytes]) -> dict:
+    """GFLOP/s of a dense network on this core: open_nsfw's ResNet-50 (the NSFW step's ONNX
+    model) under onnxruntime with one thread, forward pass alone on preprocessed batches."""
+    import numpy as np
+
+    from benchmarks.flops import macs_per_image
+    from danqing.images import nsfw
+
+    model = str(nsfw.default_model_path())
+    session = nsfw.load_session(model, 1)
+    name = session.get_inputs()[0].name
+    arrays = np.stack([nsfw.preprocess(data) for data in images])
+    batches = [arrays[s : s + 8] for s in range(0, len(arrays), 8)]
+    session.run(None, {name: batches[0]})
+    seconds = _timed(lambda: [session.run(None, {name: x}) for x in batches])
+    gflop = 2 * macs_per_image(model) / 1e9
+    return {
+        "network": "open_nsfw ResNet-50",
+        "gflop_per_image": gflop,
+        "gflops": len(images) / seconds * gflop,
+    }
 
 
 def _network_timer(prepare, network, batch: int):
-    """forward(images) -> seconds spent in `network` alone, on batches prepared beforehand."""
+    """forward(images) -> seconds spent in `network` alone, on batches prepared beforehand
+    (`network` returns its output on the host, so a GPU's work is finished when it returns)."""
     import torch
 
     def forward(imgs: list[bytes]) -> float:
@@ -195,7 +230,7 @@ def _network_timer(prepare, network, batch: int):
         with torch.inference_mode():
             start = time.perf_counter()
             for x in batches:
-                network(x).float().cpu()
+                network(x)
             return time.perf_counter() - start
 
     return forward
@@ -223,7 +258,7 @@ def _clip(device: str, images: list[bytes], texts: list[str], batch: int, checkp
     embedder = ChineseClipEmbedder(checkpoint, "ViT-L-14", device=device, batch_size=batch)
     forward = _network_timer(
         lambda imgs: torch.from_numpy(clip_batch(imgs, embedder.resolution)).to(embedder.device),
-        embedder.model.encode_image,
+        lambda x: embedder.model.encode_image(x).float().cpu(),
         batch,
     )
     return _embed_rates(embedder, forward, images, texts)
@@ -243,6 +278,7 @@ def child_embeddings(p: dict) -> dict:
     images = benchmark_images(max(p["images"], p["clip_images"]))
     out: dict = {"cuda": torch.cuda.is_available()}
     out["efficientnet-lite0/cpu"] = _effnet("cpu", images[: p["images"]], min(64, p["images"]))
+    out["dense_ceiling/cpu"] = _dense_ceiling(images[: min(64, p["images"])])
     if out["cuda"]:
         out["gpu_name"] = torch.cuda.get_device_name(0)
         out["efficientnet-lite0/cuda"] = _effnet("cuda", benchmark_images(512), 64)
@@ -548,6 +584,15 @@ def bench_embeddings(sizes: dict, logs: Path, say: Report, done: dict) -> dict:
                 f"  {label} {device}: {m['images_per_s']:,.2f} {unit} | ceiling forward alone "
                 f"{m['forward_per_s']:,.2f} | ratio {m['ratio']:.2f}{text}"
             )
+    lite0, dense = r["efficientnet-lite0/cpu"], r["dense_ceiling/cpu"]
+    lite0["of_dense_ceiling"] = lite0["forward_gflops"] / dense["gflops"]
+    say(
+        f"  efficientnet-lite0 ({lite0['runtime']}) {lite0['gflop_per_image']:.2f} GFLOP/image: "
+        f"forward {lite0['forward_gflops']:,.1f} GFLOP/s/core, whole stage "
+        f"{lite0['gflops']:,.1f} | ceiling {dense['network']} (onnxruntime, 1 thread) "
+        f"{dense['gflops']:,.1f} GFLOP/s/core | forward {lite0['of_dense_ceiling']:.2f} of the "
+        f"ceiling (target >= 0.50) {verdict(lite0['of_dense_ceiling'] >= 0.5)}"
+    )
     if "chinese-clip-ViT-L-14/cpu" not in r:
         say("  Chinese-CLIP ViT-L/14: skipped (--quick or --clip-images 0)")
     if not r["cuda"]:

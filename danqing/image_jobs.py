@@ -39,14 +39,16 @@ def shard_image_metrics(shard: str, out: str, cfg: dict, threads: int) -> pl.Dat
     return table
 
 
-def shard_embeddings(shard: str, embeddings_out: str, distances_out: str, cfg: dict) -> None:
+def shard_embeddings(
+    shard: str, embeddings_out: str, distances_out: str, cfg: dict, threads: int
+) -> None:
     """Image (and, for image-text models, caption) embeddings of the shard's rows, float16, plus
-    their image-text distances (null for an image-only model)."""
+    their image-text distances (null for an image-only model), on `threads` CPU threads."""
     from danqing.embed import alignment_frame, embed_items, load_embedder, write_embeddings
     from danqing.images.store import read_images
 
     frame = pl.read_parquet(shard)
-    embedder = load_embedder(cfg)
+    embedder = load_embedder(cfg, threads=threads)
     captions = dict(zip(frame["uid"].to_list(), frame["alt_text"].to_list(), strict=True))
     started = time.perf_counter()
     emb = embed_items(embedder, read_images(frame), captions=captions)

@@ -9,4 +9,5 @@ shard_embeddings(
     snakemake.output.embeddings,
     snakemake.output.distances,
     snakemake.params.cfg,
+    snakemake.threads,
 )

@@ -65,6 +65,20 @@ def test_efficientnet_embeddings_separate_near_duplicates_from_distinct_photos(l
         lite0.embed_texts(["猫"])
 
 
+def test_onnxruntime_and_torch_give_the_same_embeddings_and_classes(lite0):
+    assert lite0.runtime == "onnxruntime"  # the CPU default
+    torch_runtime = eff.EfficientNetLite0Embedder(device="cpu", runtime="torch")
+    images = [encode(photo(n)) for n in ("chelsea", "coffee", "rocket", "grace_hopper", "china")]
+    images.append(encode(photo("coffee").resize((57, 233))))  # odd sizes are squashed first
+    onnx_vectors, torch_vectors = lite0.embed_images(images), torch_runtime.embed_images(images)
+    # as stored (float16), the two runtimes differ by at most a few units in the last place
+    stored = [v.astype(np.float16).astype(np.float32) for v in (onnx_vectors, torch_vectors)]
+    assert np.abs(stored[0] - stored[1]).max() <= 1e-4
+    assert np.abs(lite0.classify(images) - torch_runtime.classify(images)).max() < 1e-4
+    with pytest.raises(ValueError, match="unknown runtime"):
+        eff.EfficientNetLite0Embedder(device="cpu", runtime="tvm")
+
+
 def test_efficientnet_weights_must_match_exactly(tmp_path):
     state = torch.load(eff.weights_path(), map_location="cpu", weights_only=True)
     del state["_fc.bias"]

@@ -35,11 +35,16 @@ class Embedder(Protocol):
     def embed_texts(self, texts: Sequence[str]) -> np.ndarray: ...
 
 
-def load_embedder(cfg: dict, device: str | None = None) -> Embedder:
-    """The embedder of config section `embedding` (see config/schema.yaml)."""
+def load_embedder(cfg: dict, device: str | None = None, threads: int = 0) -> Embedder:
+    """The embedder of config section `embedding` (see config/schema.yaml); `threads` bounds its
+    CPU threads (0 = all cores)."""
     model = cfg["model"]
     device = device or (None if cfg["device"] == "auto" else cfg["device"])
     batch_size = int(cfg["batch_size"])
+    if threads:
+        import torch
+
+        torch.set_num_threads(threads)
     if model == "chinese-clip":
         from danqing.embed.chinese_clip import ChineseClipEmbedder
 
@@ -56,7 +61,11 @@ def load_embedder(cfg: dict, device: str | None = None) -> Embedder:
         from danqing.embed.efficientnet_lite import EfficientNetLite0Embedder
 
         return EfficientNetLite0Embedder(
-            cfg.get("checkpoint"), device=device, batch_size=batch_size
+            cfg.get("checkpoint"),
+            device=device,
+            batch_size=batch_size,
+            runtime=cfg["runtime"],
+            threads=threads,
         )
     raise ValueError(f"unknown embedding.model {model!r}; one of {MODELS}")
 

@@ -179,33 +179,72 @@ def pixels(images: Sequence[bytes], blur_sigma: float = 0.0) -> torch.Tensor:
     return torch.from_numpy(((batch - 127.0) / 128.0).transpose(0, 3, 1, 2).copy())
 
 
+# Images per onnxruntime call: measured on one core, 172 images/s at 1 and 168 at 8, falling to
+# 147 at 32 (the activations of a large batch leave the cache).
+ONNX_BATCH = 8
+
+
 class EfficientNetLite0Embedder:
-    """The offline image-only embedder (see the module docstring)."""
+    """The offline image-only embedder (see the module docstring).
+
+    `runtime`: "onnxruntime" runs the network as the ONNX graph of `efficientnet_onnx` on the CPU
+    (about ten times torch's CPU rate); "torch" runs the torch module (the CUDA path); "auto" is
+    torch on a GPU and onnxruntime otherwise. `threads` bounds onnxruntime's threads (0 = all
+    cores); `load_embedder` bounds torch's.
+    """
 
     name = "efficientnet-lite0"
     dim = FEATURE_DIM
     has_text = False
 
     def __init__(
-        self, weights: str | Path | None = None, device: str | None = None, batch_size: int = 64
+        self,
+        weights: str | Path | None = None,
+        device: str | None = None,
+        batch_size: int = 64,
+        runtime: str = "auto",
+        threads: int = 0,
     ):
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        if runtime == "auto":
+            runtime = "torch" if self.device.type == "cuda" else "onnxruntime"
+        if runtime == "onnxruntime" and self.device.type != "cpu":
+            raise ValueError(f"runtime onnxruntime runs on the CPU, not on {self.device}")
+        if runtime not in ("onnxruntime", "torch"):
+            raise ValueError(f"unknown runtime {runtime!r}; one of auto, onnxruntime, torch")
+        self.runtime = runtime
         self.model = load_model(weights).to(self.device)
         self.batch_size = batch_size
+        self.onnx = None
+        if runtime == "onnxruntime":
+            from danqing.embed.efficientnet_onnx import OnnxNetwork
+
+            self.onnx = OnnxNetwork(self.model, threads)
 
     @torch.inference_mode()
+    def _network(self, x: torch.Tensor, output: str) -> np.ndarray:
+        if self.onnx is None:
+            head = self.model.features if output == "features" else self.model
+            return head(x.to(self.device)).float().cpu().numpy()
+        run = self.onnx.features if output == "features" else self.onnx.logits
+        batch = x.numpy()
+        return np.concatenate(
+            [run(batch[s : s + ONNX_BATCH]) for s in range(0, len(batch), ONNX_BATCH)]
+        )
+
     def embed_images(self, images: Sequence[bytes]) -> np.ndarray:
         out = [np.zeros((0, self.dim), np.float32)]
         for start in range(0, len(images), self.batch_size):
-            x = pixels(images[start : start + self.batch_size], EMBED_BLUR_SIGMA).to(self.device)
-            out.append(self.model.features(x).float().cpu().numpy())
+            x = pixels(images[start : start + self.batch_size], EMBED_BLUR_SIGMA)
+            out.append(self._network(x, "features"))
         return l2_normalise(np.concatenate(out))
 
-    @torch.inference_mode()
     def classify(self, images: Sequence[bytes]) -> np.ndarray:
         """ImageNet class probabilities [N, 1000] (used to verify the weights and padding)."""
-        logits = self.model(pixels(images).to(self.device))
-        return logits.softmax(dim=1).float().cpu().numpy()
+        logits = self._network(pixels(images), "logits")
+        logits = logits - logits.max(axis=1, keepdims=True)
+        probabilities = np.exp(logits)
+        return probabilities / probabilities.sum(axis=1, keepdims=True)
 
     def embed_texts(self, texts: Sequence[str]) -> np.ndarray:
         raise NotImplementedError(f"{self.name} is an image-only model (has_text = False)")
