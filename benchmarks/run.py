@@ -39,8 +39,23 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-TARGETS = {"text": 0.70, "image_metrics": 0.80, "dedup_recall": 0.99, "dedup_speedup": 20.0}
-STAGES = ("text", "image_metrics", "embeddings", "image_safety", "dedup", "dag", "download")
+TARGETS = {
+    "text": 0.75,
+    "image_metrics": 0.80,
+    "scaling": 1.7,
+    "dedup_recall": 0.99,
+    "dedup_speedup": 20.0,
+}
+STAGES = (
+    "text",
+    "image_metrics",
+    "embeddings",
+    "image_safety",
+    "dedup",
+    "scaling",
+    "dag",
+    "download",
+)
 
 QUICK = {
     "text_rows": 1_000,
@@ -76,6 +91,7 @@ FULL = {
     "dedup_dim": 768,
     "dedup_sample": 2_000,
     "dag_jobs": [1_000, 10_000],
+    "scaling_quick": False,
     "dag_quick_shards": 0,
 }
 
@@ -329,6 +345,12 @@ def child_image_safety(p: dict) -> dict:
     }
 
 
+def child_scaling(p: dict) -> dict:
+    from benchmarks import scaling
+
+    return scaling.run(p["quick"])
+
+
 def child_dedup(p: dict) -> dict:
     from benchmarks.dedup import run_size
     from danqing.config import load
@@ -360,6 +382,7 @@ CHILDREN = {
     "embeddings": child_embeddings,
     "image_safety": child_image_safety,
     "dedup": child_dedup,
+    "scaling": child_scaling,
     "dag": child_dag,
 }
 
@@ -503,9 +526,16 @@ def bench_image_metrics(sizes: dict, logs: Path, say: Report, done: dict) -> dic
     pil = rows["pure JPEG decode, Pillow RGB"]["value"]
     cv = rows["pure JPEG decode, OpenCV BGR"]["value"]
     stage = rows["metric stage (decode + std, blur, entropy)"]
-    parallel = next(x for k, x in rows.items() if k.startswith("metric stage, "))
+    parallel = next(x for k, x in rows.items() if k.endswith("processes (total)"))
+    steady = next(x for k, x in rows.items() if k.endswith("steady state (total)"))
     ratio = stage["ratio"]
-    r.update(stage_per_s=stage["value"], ceiling_per_s=max(pil, cv), ratio=ratio)
+    r.update(
+        stage_per_s=stage["value"],
+        ceiling_per_s=max(pil, cv),
+        ratio=ratio,
+        scaling=steady["ratio"],
+        startup_s=steady["startup_s"],
+    )
     say(f"[image_metrics] {r['images']} stored-size JPEGs (q90, longer edge 384..1024 px)")
     say(
         f"  metric stage            {stage['value']:>10,.1f} images/s/core | ceiling pure decode "
@@ -515,6 +545,11 @@ def bench_image_metrics(sizes: dict, logs: Path, say: Report, done: dict) -> dic
     say(
         f"  {parallel['stage']}: {parallel['value']:,.1f} images/s (per core / ceiling "
         f"{parallel['ratio']:.2f}; includes worker start-up)"
+    )
+    say(
+        f"  {steady['stage']}: {steady['value']:,.1f} images/s = {steady['ratio']:.2f}x one core "
+        f"(target >= {TARGETS['scaling']:.2f}) {verdict(steady['ratio'] >= TARGETS['scaling'])}; "
+        f"start-up to the first result {steady['startup_s']:.1f} s"
     )
     real = LATER(
         run_child,
@@ -639,6 +674,19 @@ def bench_dedup(sizes: dict, logs: Path, say: Report, done: dict) -> dict:
             f"{d['_peak_rss_mib'] / 1024:.2f} GiB (vectors {d['vectors_gib']:.2f} GiB)"
         )
     return {"runs": runs}
+
+
+def bench_scaling(sizes: dict, logs: Path, say: Report, done: dict) -> dict:
+    from benchmarks.scaling import lines
+
+    r = run_child("scaling", {"quick": sizes["scaling_quick"]}, logs)
+    say(
+        f"[scaling] steady-state rate on {r['cores']} cores / on one core, start-up apart "
+        "(per-shard stages: single-threaded jobs side by side; ratio = the scaling)"
+    )
+    for line in lines(r, TARGETS["scaling"]):
+        say(line)
+    return r
 
 
 def bench_dag(sizes: dict, logs: Path, say: Report, done: dict) -> dict:
@@ -1067,6 +1115,7 @@ def main(argv: list[str] | None = None) -> int:
         "embeddings": bench_embeddings,
         "image_safety": bench_image_safety,
         "dedup": bench_dedup,
+        "scaling": bench_scaling,
         "dag": bench_dag,
     }
     results: dict = {"meta": meta}

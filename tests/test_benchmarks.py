@@ -16,7 +16,16 @@ from pathlib import Path
 from danqing.steps import STEPS
 
 ROOT = Path(__file__).resolve().parent.parent
-STAGES = {"text", "image_metrics", "embeddings", "image_safety", "dedup", "dag", "download"}
+STAGES = {
+    "text",
+    "image_metrics",
+    "embeddings",
+    "image_safety",
+    "dedup",
+    "scaling",
+    "dag",
+    "download",
+}
 
 
 def stage_blocks(stdout: str) -> dict[str, str]:
@@ -42,7 +51,7 @@ def test_quick_run_reports_every_stage(tmp_path):
     for name, body in blocks.items():
         assert re.search(r"ratio \d+\.\d+", body), f"[{name}] printed no ratio:\n{body}"
     assert re.search(
-        r"jieba segmentation alone .* ratio [\d.]+ \(target >= 0\.70\) "
+        r"jieba segmentation alone .* ratio [\d.]+ \(target >= 0\.75\) "
         r"(PASS|BELOW)",
         blocks["text"],
     )
@@ -57,6 +66,9 @@ def test_quick_run_reports_every_stage(tmp_path):
     assert "efficientnet-lite0" in blocks["embeddings"]
     assert "no GPU here" in blocks["embeddings"] or "/s on " in blocks["embeddings"]
     assert "ceiling ONNX forward alone" in blocks["image_safety"]
+    assert "GFLOP/s/core" in blocks["embeddings"]
+    for stage in ("text", "image_metrics", "nsfw", "embeddings", "warc", "dedup"):
+        assert re.search(rf"^  {stage} .* ratio [\d.]+ \(target >= 1\.7\)", blocks["scaling"], re.M)
 
     results = json.loads((out / "results.json").read_text())
     assert results["meta"]["shard_size"] > 0 and results["meta"]["quick"] is True

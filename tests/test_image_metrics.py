@@ -8,6 +8,7 @@ from PIL import Image, ImageDraw, ImageFont
 from danqing import config
 from danqing.evaluation.wheel_photos import load_photo
 from danqing.images.area_resize import area_downscale
+from danqing.images.channel_histogram import channel_counts
 from danqing.images.metrics import (
     METRICS_SCHEMA,
     MetricSettings,
@@ -65,6 +66,24 @@ def test_entropy_of_known_histograms():
     assert gray_entropy(np.array([[0, 1], [2, 3]])) == pytest.approx(2.0)  # 4 equal bins
     assert gray_entropy(np.array([[5, 5, 9, 200]])) == pytest.approx(1.5)  # 1/2, 1/4, 1/4
     assert gray_entropy(np.arange(256).reshape(16, 16)) == pytest.approx(8.0)
+
+
+def test_channel_counts_equal_opencv_histograms_of_each_channel():
+    rng = np.random.default_rng(7)
+    images = [
+        rng.integers(0, 256, (h, w, 3), dtype=np.uint8) for h, w in ((1, 1), (3, 5), (97, 131))
+    ]
+    images.append(np.asarray(photo("coffee"))[::3, 1::2])  # a non-contiguous view of a photo
+    for image in images:
+        expected = np.concatenate(
+            [
+                cv2.calcHist([np.ascontiguousarray(image)], [c], None, [256], [0, 256]).ravel()
+                for c in range(3)
+            ]
+        )
+        assert np.array_equal(channel_counts(image), expected)
+    with pytest.raises(ValueError, match="3-channel"):
+        channel_counts(np.zeros((4, 4), np.uint8))
 
 
 def test_laplacian_variance_of_a_single_bright_pixel():

@@ -58,7 +58,7 @@ import cv2
 import numpy as np
 import polars as pl
 
-from danqing.images import area_resize
+from danqing.images import area_resize, channel_histogram
 from danqing.processes import executor, ordered_map
 
 METRICS_SCHEMA = {
@@ -218,10 +218,7 @@ def colour_entropy(bgr: np.ndarray | None, gray_counts: np.ndarray) -> float:
     """
     if bgr is None:
         return histogram_entropy(gray_counts)
-    counts = np.concatenate(
-        [cv2.calcHist([bgr], [c], None, [256], [0, 256]).ravel() for c in range(3)]
-    )
-    return histogram_entropy(counts)
+    return histogram_entropy(channel_histogram.channel_counts(bgr))
 
 
 def image_metrics(data: bytes, settings: MetricSettings = MetricSettings()) -> dict:
@@ -257,10 +254,16 @@ def image_metrics(data: bytes, settings: MetricSettings = MetricSettings()) -> d
     }
 
 
+def warm_up() -> None:
+    """Compile (or load from numba's cache) the stage's kernels before timed or parallel work."""
+    area_resize.warm_up()
+    channel_histogram.warm_up()
+
+
 def _worker_init() -> None:
     # One process per core already; OpenCV's own threads would only oversubscribe the cores.
     cv2.setNumThreads(1)
-    area_resize.warm_up()
+    warm_up()
 
 
 def _metrics_of(item: tuple[str, bytes, MetricSettings]) -> dict:
@@ -284,7 +287,9 @@ def iter_metrics(
     # forkserver, not fork: a fork of a process whose OpenCV thread pool is running deadlocks.
     # The server imports numba once for all workers (forkserver_preload).
     context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(["danqing.images.area_resize"])
+    context.set_forkserver_preload(
+        ["danqing.images.area_resize", "danqing.images.channel_histogram"]
+    )
     with executor(processes, "forkserver", initializer=_worker_init) as pool:
         yield from ordered_map(pool, _metrics_of, items, "measuring images", chunksize)
 
