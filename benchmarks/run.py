@@ -74,6 +74,7 @@ QUICK = {
     "dedup_sample": 500,
     "dag_jobs": [],
     "dag_quick_shards": 2,
+    "scaling_quick": True,
 }
 FULL = {
     "text_rows": 50_000,
@@ -1064,6 +1065,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dedup-sizes", type=int, nargs="+")
     parser.add_argument("--dedup-dim", type=int)
     parser.add_argument("--dag-jobs", type=int, nargs="+", help="per-shard job counts")
+    parser.add_argument(
+        "--gpu",
+        action="store_true",
+        help="GPU rates against the GPU's dense ceiling (benchmarks/gpu.py); fills the projection's "
+        "GPU-hours column when a CPU run's results.json is in --out",
+    )
+    parser.add_argument("--gpu-smoke", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--child", choices=sorted(CHILDREN), help=argparse.SUPPRESS)
     parser.add_argument("--params", help=argparse.SUPPRESS)
     parser.add_argument("--result", type=Path, help=argparse.SUPPRESS)
@@ -1073,6 +1081,8 @@ def main(argv: list[str] | None = None) -> int:
         args.result.write_text(json.dumps(result, indent=1))
         return 0
 
+    if args.gpu or args.gpu_smoke:
+        return gpu_main(args.out, smoke=args.gpu_smoke)
     sizes = dict(QUICK if args.quick else FULL)
     for key in (
         "text_rows",
@@ -1152,6 +1162,40 @@ def main(argv: list[str] | None = None) -> int:
         f"\nwrote {out / 'results.json'}, {out / 'projection.md'} in "
         f"{results['meta']['seconds']:.0f} s"
     )
+    return 0
+
+
+def gpu_main(out: Path, smoke: bool) -> int:
+    """`--gpu`: benchmarks/gpu.py's measurements, written to gpu.json and printed; merged into
+    an earlier full run's results.json (same --out) to give the projection its GPU-hours."""
+    from benchmarks import gpu
+
+    out.mkdir(parents=True, exist_ok=True)
+    try:
+        r = gpu.run(smoke)
+    except SystemExit as stop:
+        print(f"benchmarks.run --gpu: {stop}", file=sys.stderr)
+        return 2
+    say = Report()
+    for line in gpu.lines(r):
+        say(line)
+    (out / "gpu.json").write_text(json.dumps(r, indent=1))
+    earlier = out / "results.json"
+    if earlier.is_file() and not smoke:
+        results = json.loads(earlier.read_text())
+        clip = r["clip"]
+        if "skipped" not in clip:
+            results["embeddings"]["chinese-clip-ViT-L-14/cuda"] = clip
+        if "skipped" not in r["efficientnet-lite0"]:
+            results["embeddings"]["efficientnet-lite0/cuda"] = r["efficientnet-lite0"]
+        results["embeddings"]["gpu_name"] = r["device"]
+        results["gpu"] = r
+        proj = projection(results)
+        results["projection"] = proj
+        memory = results.get("memory") or []
+        (out / "projection.md").write_text(projection_markdown(proj, memory, results["meta"]))
+        earlier.write_text(json.dumps(results, indent=1, default=str))
+        say(f"GPU-hours added to {out / 'projection.md'}")
     return 0
 
 

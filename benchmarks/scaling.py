@@ -7,9 +7,10 @@ every worker is ready, then does the same timed work, so that start-up is measur
 rate is the steady state. The rate alone (1 worker) and the combined rate of `cores` workers side
 by side give the scaling; 1.7x on 2 cores is the target (issue 19).
 
-Two stages scale inside one job and are measured there: the dedup pair search (FAISS OpenMP
-threads 1 vs all, same index and queries, alternated) and the image-metric pool
-(benchmarks/image_metrics.py). The download is measured by benchmarks/download.py.
+Two stages scale inside one job and are measured there: the dedup pair search (`threads` 1 vs
+all: FAISS's probe and one list per thread, same index and queries, alternated) and the
+image-metric pool (benchmarks/image_metrics.py); and the download (img2dataset processes 1 vs
+all, steady rate from the tars' times, from the demo server on the same cores).
 
     python -m benchmarks.scaling [--quick] [--stages text nsfw ...]
 """
@@ -130,7 +131,7 @@ def side_by_side(stage: str, workers: int, quick: bool) -> dict:
 
 
 def dedup_threads(quick: bool) -> dict:
-    """The IVF pair search on one index, FAISS threads 1 and all cores alternated twice."""
+    """The IVF pair search on one index, on 1 thread and on all cores, alternated twice."""
     from benchmarks.dedup import clustered_embeddings
     from danqing.dedup import DedupSettings, ivf_join, train_lists
 
@@ -149,12 +150,42 @@ def dedup_threads(quick: bool) -> dict:
     return {"unit": "vectors", "one": one, "all": alls, "scaling": alls / one}
 
 
+def download_processes(quick: bool) -> dict:
+    """img2dataset's steady rate (tar start to end) with 1 worker process and with one per core,
+    from the demo image server on 127.0.0.1 (which shares the cores)."""
+    import resource
+
+    from benchmarks.download import run as download
+
+    count = 200 if quick else 3_000
+    cores = os.cpu_count() or 1
+    rates, cpu = {}, {}
+    for p in (1, cores):
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        r = download(count, p, 32, 32, max(25, -(-count // (2 * p))))
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        rates[p] = r["stage_steady_per_s"]
+        used = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+        cpu[p] = 1e3 * used / count
+    return {
+        "unit": "images",
+        "one": rates[1],
+        "all": rates[cores],
+        "scaling": rates[cores] / rates[1],
+        "note": f"worker CPU {cpu[1]:.2f} ms/image on 1 process, {cpu[cores]:.2f} on {cores}; "
+        "the server in this process takes the rest of the cores",
+    }
+
+
+IN_ONE_JOB = {"dedup": dedup_threads, "download": download_processes}
+
+
 def run(quick: bool = False, stages: list[str] | None = None) -> dict:
     cores = os.cpu_count() or 1
     out: dict = {"cores": cores}
-    for stage in stages or [*WORKLOADS, "dedup"]:
-        if stage == "dedup":
-            out[stage] = dedup_threads(quick)
+    for stage in stages or [*WORKLOADS, *IN_ONE_JOB]:
+        if stage in IN_ONE_JOB:
+            out[stage] = IN_ONE_JOB[stage](quick)
             continue
         one = side_by_side(stage, 1, quick)
         alls = side_by_side(stage, cores, quick)
@@ -172,10 +203,14 @@ def lines(result: dict, target: float) -> list[str]:
     cores = result["cores"]
     out = []
     for stage, r in result.items():
-        if stage == "cores":
+        if not isinstance(r, dict):  # the core count, the child's peak memory
             continue
-        how = "FAISS threads" if stage == "dedup" else "single-threaded jobs side by side"
+        how = {
+            "dedup": "threads in one job",
+            "download": "img2dataset processes in one job",
+        }.get(stage, "single-threaded jobs side by side")
         start = f", start-up {r['startup_s']:.1f} s" if "startup_s" in r else ""
+        start += f"; {r['note']}" if "note" in r else ""
         verdict = "PASS" if r["scaling"] >= target else "FAIL"
         out.append(
             f"  {stage:14s} 1 core {r['one']:>10,.1f} {r['unit']}/s | {cores} cores "
@@ -188,6 +223,6 @@ def lines(result: dict, target: float) -> list[str]:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--stages", nargs="+", choices=[*WORKLOADS, "dedup"])
+    parser.add_argument("--stages", nargs="+", choices=[*WORKLOADS, *IN_ONE_JOB])
     args = parser.parse_args()
     print("\n".join(lines(run(args.quick, args.stages), 1.7)))

@@ -92,3 +92,24 @@ def test_quick_run_reports_every_stage(tmp_path):
         assert f"| {step.name} |" in projection, step.name
     assert "Peak memory" in projection and "GPU-hours" in projection
     assert (out / "summary.txt").read_text().count("ratio") >= len(STAGES)
+
+
+def test_gpu_benchmark_code_path_runs_on_the_cpu_and_refuses_without_a_gpu(tmp_path):
+    """`--gpu` needs a CUDA GPU (a clear refusal, not CPU numbers); `--gpu-smoke` runs the same
+    code on the CPU at toy sizes, so the prepared GPU command is known to work before a GPU is
+    lent."""
+    import torch
+
+    run = [sys.executable, "-m", "benchmarks.run", "--out", str(tmp_path)]
+    if not torch.cuda.is_available():
+        refused = subprocess.run([*run, "--gpu"], cwd=ROOT, capture_output=True, text=True)
+        assert refused.returncode == 2 and "no CUDA GPU" in refused.stderr
+    smoke = subprocess.run(
+        [*run, "--gpu-smoke"], cwd=ROOT, capture_output=True, text=True, timeout=300
+    )
+    assert smoke.returncode == 0, smoke.stdout[-3000:] + smoke.stderr[-3000:]
+    assert re.search(r"Chinese-CLIP RN50 .* ratio [\d.]+ of the ceiling", smoke.stdout)
+    for part in ("efficientnet-lite0: ", "nsfw: ", "dedup: "):
+        assert part in smoke.stdout
+    result = json.loads((tmp_path / "gpu.json").read_text())
+    assert result["clip"]["gflop_per_image"] > 1 and result["dedup"]["pairs"] > 0
