@@ -29,6 +29,9 @@ _DATE_EVENT = re.compile(
 _HAN_RE = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0003134f]")
 
 
+_ALNUM_CHAR = re.compile(r"[^\W_]")
+
+
 def has_han(text: str) -> bool:
     return _HAN_RE.search(text) is not None
 
@@ -37,9 +40,11 @@ def is_word(token: str) -> bool:
     """A jieba token counts as a word if it holds a letter, digit or Han character.
 
     Whitespace, punctuation and symbol tokens are not words; this is the unit of the paper's
-    "5 to 60 Chinese words" and of the word-length figure.
+    "5 to 60 Chinese words" and of the word-length figure. The regex class is "word characters
+    but not the underscore", which is str.isalnum per character by re's definition of a word
+    character; most tokens are all alphanumeric and take the first, faster test.
     """
-    return any(ch.isalnum() for ch in token)
+    return token.isalnum() or _ALNUM_CHAR.search(token) is not None
 
 
 def segment(text: str) -> list[str]:

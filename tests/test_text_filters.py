@@ -7,7 +7,7 @@ from danqing import config, webnoise
 from danqing.evaluation import real_sets
 from danqing.filters import registry, source, text
 from danqing.steps import caption_steps
-from danqing.text import reference_entropy, segment
+from danqing.text import is_word, reference_entropy, segment
 from tests.conftest import pairs
 
 CFG = config.load()["filters"]
@@ -16,6 +16,14 @@ COCO_CN = real_sets.shared_data() / "coco_cn_captions_sample.csv"
 
 def kept_texts(result):
     return result.kept["alt_text"].to_list()
+
+
+def test_is_word_is_any_alphanumeric_character():
+    for code in range(0x110000):
+        char = chr(code)
+        assert is_word(char) == char.isalnum(), hex(code)
+    for token in ("", "_", "__", " a", "_1", "—…", "²", "😀猫", "é", "\u0301"):
+        assert is_word(token) == any(ch.isalnum() for ch in token), repr(token)
 
 
 def test_every_filter_handles_an_empty_shard():
