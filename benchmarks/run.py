@@ -1014,7 +1014,7 @@ def projection_markdown(proj: dict, memory: list[dict], meta: dict) -> str:
         + (
             "see the table."
             if proj["gpu_measured"]
-            else "not measured (no GPU here; `python -m benchmarks.run` on a GPU machine "
+            else "not measured (no GPU here; `python -m benchmarks.run --gpu` on a GPU machine "
             "fills the column)."
         ),
         "",

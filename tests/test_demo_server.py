@@ -12,6 +12,7 @@ import urllib.request
 import cv2
 import numpy as np
 import pytest
+import yaml
 from PIL import Image
 
 from danqing.demo import corpus, images, run
@@ -194,10 +195,13 @@ def test_demo_run_serves_while_snakemake_runs_and_stops_after(monkeypatch, tmp_p
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     config = tmp_path / "config.yaml"
-    config.write_text(
-        f"demo: {{port: {port}}}\nfilters: {{download_images: {{timeout: 20, retries: 1}}}}\n"
-    )
-    assert run.demo_settings(config) == (port, 120.0)
+    user = yaml.safe_load((run.ROOT / "config" / "config.yaml").read_text())
+    user["demo"]["port"] = port
+    user["filters"]["download_images"]["retries"] = 1
+    config.write_text(yaml.safe_dump(user, allow_unicode=True))
+    demo = yaml.safe_load(run.DEMO_CONFIG.read_text())["filters"]["download_images"]
+    # the timeout Snakemake runs with is demo.yaml's, over the user's config: 2 attempts
+    assert run.demo_settings(config) == (port, max(30.0, 3.0 * demo["timeout"] * 2))
     seen = {}
 
     class FakeSnakemake:

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import yaml
 
+from danqing import config
 from danqing.demo.server import serve
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -28,13 +29,14 @@ log = logging.getLogger("danqing.demo.run")
 
 
 def demo_settings(config_path: Path) -> tuple[int, float]:
-    """The server port, and how long the `timeout` case stalls: past every download attempt."""
-    config = yaml.safe_load(config_path.read_text()) or {}
-    port = int((config.get("demo") or {}).get("port", 8765))
-    download = (config.get("filters") or {}).get("download_images") or {}
-    attempts = int(download.get("retries", 0)) + 1
-    slow_seconds = max(30.0, 3.0 * float(download.get("timeout", 10)) * attempts)
-    return port, slow_seconds
+    """The server port, and how long the `timeout` case stalls: past every download attempt,
+    under the config Snakemake will run (`config_path` with config/demo.yaml over it, validated,
+    schema defaults filled)."""
+    cfg = config.load(config_path, overrides=yaml.safe_load(DEMO_CONFIG.read_text()))
+    download = cfg["filters"]["download_images"]
+    attempts = int(download["retries"]) + 1
+    slow_seconds = max(30.0, 3.0 * float(download["timeout"]) * attempts)
+    return int(cfg["demo"]["port"]), slow_seconds
 
 
 def main(argv: list[str] | None = None) -> int:

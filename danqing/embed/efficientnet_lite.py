@@ -172,11 +172,20 @@ def load_model(path: str | Path | None = None) -> EfficientNetLite0:
 
 def pixels(images: Sequence[bytes], blur_sigma: float = 0.0) -> torch.Tensor:
     """Images as the model's input: squashed to 224x224 RGB, optionally Gaussian-blurred,
-    (x - 127) / 128, NCHW float32."""
-    batch = np.stack([squash_rgb(data, INPUT_SIZE) for data in images]).astype(np.float32)
-    if blur_sigma:
-        batch = np.stack([cv2.GaussianBlur(image, (0, 0), blur_sigma) for image in batch])
-    return torch.from_numpy(((batch - 127.0) / 128.0).transpose(0, 3, 1, 2).copy())
+    (x - 127) / 128, NCHW float32.
+
+    Image by image into the output (the batch-wide arithmetic and NHWC -> NCHW copy cost 3 ms
+    per image, as much as the decode); x / 128 is exactly x * 2**-7 in float32.
+    """
+    out = np.empty((len(images), 3, INPUT_SIZE, INPUT_SIZE), np.float32)
+    for k, data in enumerate(images):
+        image = squash_rgb(data, INPUT_SIZE).astype(np.float32)
+        if blur_sigma:
+            image = cv2.GaussianBlur(image, (0, 0), blur_sigma)
+        image -= 127.0
+        image *= 1.0 / 128.0
+        out[k] = image.transpose(2, 0, 1)
+    return torch.from_numpy(out)
 
 
 # Images per onnxruntime call: measured on one core, 172 images/s at 1 and 168 at 8, falling to
