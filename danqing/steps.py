@@ -24,12 +24,30 @@ class Step:
     paper_row: str
     paper_left: int
     paper_stage_filter_pct: float
+    # The workflow side: the conda env of its rule (envs/<env>.yaml); its named inputs beside the
+    # shard, each (name, the rule whose output of that name it reads); own_rule: its rule is
+    # written out in rules/ (download_images), else rules/filters.smk generates it.
+    env: str = "text"
+    upstream: tuple[tuple[str, str], ...] = ()
+    own_rule: bool = False
+
+    @property
+    def module(self) -> str:
+        """The module of its filter function, which is named like the step."""
+        return FILTER_MODULES[self.stage]
 
 
 SOURCE = "Data Source Selection"
 TEXT = "Text Refinement"
 VISUAL = "Visual Diversification"
 CROSS = "Cross-Modal Cross-Batch Filtering"
+# Where each stage's filter functions live (danqing/filters/).
+FILTER_MODULES = {
+    SOURCE: "danqing.filters.source",
+    TEXT: "danqing.filters.text",
+    VISUAL: "danqing.filters.image",
+    CROSS: "danqing.filters.image",
+}
 
 # Table 6 prints 69.37% and 67.29% as "Stage Filter %" for its first and download rows: those are the
 # kept shares. The removed shares consistent with its Left Data Num column are used here.
@@ -83,6 +101,8 @@ STEPS: tuple[Step, ...] = (
         "Download Success",
         475_104_485,
         32.71,
+        env="image",
+        own_rule=True,
     ),
     Step(
         "cn_detect",
@@ -173,6 +193,8 @@ STEPS: tuple[Step, ...] = (
         "Visual Fidelity",
         352_663_012,
         11.21,
+        env="image",
+        upstream=(("metrics", "image_metrics"),),
     ),
     Step(
         "low_textual_images",
@@ -183,6 +205,8 @@ STEPS: tuple[Step, ...] = (
         "Visual Fidelity (Low-textual images)",
         352_204_550,
         0.13,
+        env="image",
+        upstream=(("metrics", "image_metrics"),),
     ),
     Step(
         "blurry_images",
@@ -193,6 +217,8 @@ STEPS: tuple[Step, ...] = (
         "Visual Fidelity (Blurry images)",
         333_255_945,
         5.38,
+        env="image",
+        upstream=(("metrics", "image_metrics"),),
     ),
     Step(
         "image_entropy",
@@ -203,6 +229,8 @@ STEPS: tuple[Step, ...] = (
         "Information Density (image)",
         316_359_868,
         5.07,
+        env="image",
+        upstream=(("metrics", "image_metrics"),),
     ),
     # Table 6 counts identical and near-duplicate images in one row; the paper gives no count
     # after the identical ones alone, so this step carries the row's input as its left count.
@@ -215,6 +243,8 @@ STEPS: tuple[Step, ...] = (
         "Perceptual and Semantic Redundancy",
         316_359_868,
         41.20,
+        env="image",
+        upstream=(("clusters", "exact_dedup_clusters"),),
     ),
     Step(
         "semantic_dedup",
@@ -225,6 +255,8 @@ STEPS: tuple[Step, ...] = (
         "Perceptual and Semantic Redundancy",
         186_019_602,
         41.20,
+        env="image",
+        upstream=(("clusters", "semantic_dedup_clusters"),),
     ),
     Step(
         "image_safety",
@@ -235,6 +267,8 @@ STEPS: tuple[Step, ...] = (
         "Content Safety (image)",
         178_601_215,
         3.25,
+        env="image",
+        upstream=(("scores", "nsfw_scores"),),
     ),
     Step(
         "cross_modal_alignment",
@@ -245,6 +279,8 @@ STEPS: tuple[Step, ...] = (
         "Cross-Modal Alignment Assessment",
         154_293_590,
         13.61,
+        env="image",
+        upstream=(("distances", "image_embeddings"),),
     ),
     Step(
         "cross_batch_dedup",
@@ -255,6 +291,8 @@ STEPS: tuple[Step, ...] = (
         "Cross-Batch Redundancy Removal",
         99_892_381,
         35.26,
+        env="image",
+        upstream=(("clusters", "cross_batch_dedup_clusters"),),
     ),
 )
 
@@ -270,6 +308,16 @@ def previous_step(name: str, enabled: list[str]) -> str | None:
     """The step whose kept rows feed `name` in the chain `enabled` (None: the partition)."""
     index = enabled.index(name)
     return enabled[index - 1] if index > 0 else None
+
+
+def generated_rule_steps() -> list[Step]:
+    """The steps whose rule rules/filters.smk generates: every one but those with their own."""
+    return [s for s in STEPS if not s.own_rule]
+
+
+def steps_reading(rule: str) -> tuple[str, ...]:
+    """The steps that read an output of `rule` (their `upstream`), in pipeline order."""
+    return tuple(s.name for s in STEPS if any(producer == rule for _, producer in s.upstream))
 
 
 def image_steps() -> list[str]:

@@ -42,6 +42,16 @@ def step_log(step):
     return f"results/logs/{step}/{{batch}}/{{shard}}.log"
 
 
+def filter_inputs(step):
+    """The inputs of a generated filter rule: the shard, then each named input of its Step row,
+    the output of that name of the rule it names (defined before rules/filters.smk)."""
+    upstream = {
+        name: getattr(getattr(rules, producer).output, name)
+        for name, producer in step.upstream
+    }
+    return {"shard": step_input(step.name), **upstream}
+
+
 def partition_manifest():
     """{batch: {shard: rows}} once the partition checkpoint has run."""
     out_dir = checkpoints.partition_input.get().output.shards
@@ -200,12 +210,7 @@ def figure_targets():
 
 IMAGE_STEPS = pipeline_steps.image_steps()
 # The steps that decide on the per-image metrics of rule image_metrics.
-METRIC_STEPS = (
-    "image_geometry",
-    "low_textual_images",
-    "blurry_images",
-    "image_entropy",
-)
+METRIC_STEPS = pipeline_steps.steps_reading("image_metrics")
 
 if any(s in STEPS for s in IMAGE_STEPS) and "download_images" not in STEPS:
     raise ValueError(

@@ -26,78 +26,6 @@ rule image_metrics:
         "../scripts/image_metrics.py"
 
 
-# Aspect ratio within 1:3..3:1 and shorter original edge > 100 px; undecodable images dropped.
-rule image_geometry:
-    input:
-        shard=step_input("image_geometry"),
-        metrics=rules.image_metrics.output.metrics,
-    output:
-        **step_outputs("image_geometry"),
-    log:
-        step_log("image_geometry"),
-    conda:
-        "../envs/image.yaml"
-    params:
-        step="image_geometry",
-        cfg=config["filters"]["image_geometry"],
-    script:
-        "../scripts/filter_shard.py"
-
-
-# Grayscale pixel standard deviation below 2: no visual content.
-rule low_textual_images:
-    input:
-        shard=step_input("low_textual_images"),
-        metrics=rules.image_metrics.output.metrics,
-    output:
-        **step_outputs("low_textual_images"),
-    log:
-        step_log("low_textual_images"),
-    conda:
-        "../envs/image.yaml"
-    params:
-        step="low_textual_images",
-        cfg=config["filters"]["low_textual_images"],
-    script:
-        "../scripts/filter_shard.py"
-
-
-# Laplacian variance below 1000 at the working resolution: blurry.
-rule blurry_images:
-    input:
-        shard=step_input("blurry_images"),
-        metrics=rules.image_metrics.output.metrics,
-    output:
-        **step_outputs("blurry_images"),
-    log:
-        step_log("blurry_images"),
-    conda:
-        "../envs/image.yaml"
-    params:
-        step="blurry_images",
-        cfg=config["filters"]["blurry_images"],
-    script:
-        "../scripts/filter_shard.py"
-
-
-# 256-bin grayscale entropy below 3 bits: little information.
-rule image_entropy:
-    input:
-        shard=step_input("image_entropy"),
-        metrics=rules.image_metrics.output.metrics,
-    output:
-        **step_outputs("image_entropy"),
-    log:
-        step_log("image_entropy"),
-    conda:
-        "../envs/image.yaml"
-    params:
-        step="image_entropy",
-        cfg=config["filters"]["image_entropy"],
-    script:
-        "../scripts/filter_shard.py"
-
-
 # Rows whose stored images are byte-identical within one batch (image_sha256): one is kept.
 rule exact_dedup_clusters:
     input:
@@ -111,24 +39,6 @@ rule exact_dedup_clusters:
         "../envs/image.yaml"
     script:
         "../scripts/exact_dedup_clusters.py"
-
-
-# Drop all but the first row of each set of identical images, before anything is embedded.
-rule exact_dedup:
-    input:
-        shard=step_input("exact_dedup"),
-        clusters=rules.exact_dedup_clusters.output.clusters,
-    output:
-        **step_outputs("exact_dedup"),
-    log:
-        step_log("exact_dedup"),
-    conda:
-        "../envs/image.yaml"
-    params:
-        step="exact_dedup",
-        cfg=config["filters"]["exact_dedup"],
-    script:
-        "../scripts/filter_shard.py"
 
 
 # Image (and caption) embeddings of the rows entering the first embedding step, stored float16
@@ -263,24 +173,6 @@ else:
             "../scripts/dedup_clusters.py"
 
 
-# Drop all but the kept representative of each near-duplicate set of the batch.
-rule semantic_dedup:
-    input:
-        shard=step_input("semantic_dedup"),
-        clusters=rules.semantic_dedup_clusters.output.clusters,
-    output:
-        **step_outputs("semantic_dedup"),
-    log:
-        step_log("semantic_dedup"),
-    conda:
-        "../envs/image.yaml"
-    params:
-        step="semantic_dedup",
-        cfg=config["filters"]["semantic_dedup"],
-    script:
-        "../scripts/filter_shard.py"
-
-
 # P(nsfw) of each image under the ONNX classifier (open_nsfw by default).
 rule nsfw_scores:
     input:
@@ -300,21 +192,3 @@ rule nsfw_scores:
         cfg=config["filters"]["image_safety"],
     script:
         "../scripts/nsfw_scores.py"
-
-
-# Drop images whose NSFW score reaches the threshold.
-rule image_safety:
-    input:
-        shard=step_input("image_safety"),
-        scores=rules.nsfw_scores.output.scores,
-    output:
-        **step_outputs("image_safety"),
-    log:
-        step_log("image_safety"),
-    conda:
-        "../envs/image.yaml"
-    params:
-        step="image_safety",
-        cfg=config["filters"]["image_safety"],
-    script:
-        "../scripts/filter_shard.py"

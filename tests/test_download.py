@@ -393,7 +393,6 @@ def test_rule_download_images_in_the_workflow(server, shard, tmp_path):
             "filters": {"download_images": TEST_SETTINGS},
         },
     )
-    _include_download_rules(workdir)
     # One batch, one shard: one download job (each img2dataset start costs seconds of imports).
     records = shard.drop("image_case", "expected_step").with_columns(batch=pl.lit("b1")).to_dicts()
     (workdir / "pairs.jsonl").write_text(
@@ -426,17 +425,6 @@ def test_rule_download_images_in_the_workflow(server, shard, tmp_path):
     assert left["download_images"] == len(expected_kept)
     summary = pl.read_csv(workdir / "results/report/drop_reason_summary.csv")
     assert set(summary["reason"]) >= set(EXPECTED_DROP.values())
-
-
-def _include_download_rules(workdir: Path) -> None:
-    """Add rules/download.smk to the working copy's Snakefile if the repository's lacks it."""
-    snakefile = workdir / "Snakefile"
-    text = snakefile.read_text()
-    if "rules/download.smk" in text:
-        return
-    anchor = 'include: "rules/source_selection.smk"\n'
-    snakefile.unlink()
-    snakefile.write_text(text.replace(anchor, anchor + 'include: "rules/download.smk"\n'))
 
 
 @pytest.mark.e2e

@@ -6,6 +6,7 @@ reason and the value that failed. `StepResult.check` enforces input = kept + dro
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -80,30 +81,11 @@ FilterFn = Callable[[pl.DataFrame, dict], StepResult]
 
 
 def registry() -> dict[str, FilterFn]:
-    """Step name -> filter function, for the steps that run on one shard's rows."""
-    from danqing.filters import image, source, text
+    """Step name -> filter function, for the steps that run on one shard's rows: every step of
+    danqing.steps without a rule of its own, its function named like it in its stage's module."""
+    from danqing.steps import generated_rule_steps
 
     return {
-        "language_control": source.language_control,
-        "text_safety": source.text_safety,
-        "source_reliability": source.source_reliability,
-        "text_constraints": source.text_constraints,
-        "cn_detect": text.cn_detect,
-        "font_conversion": text.font_conversion,
-        "stop_words": text.stop_words,
-        "nouns": text.nouns,
-        "unk_tokens": text.unk_tokens,
-        "text_entropy": text.text_entropy,
-        "emoji_special_chars": text.emoji_special_chars,
-        "text_content_safety": text.text_content_safety,
-        # Visual diversification and cross-modal steps (danqing/filters/image.py).
-        "image_geometry": image.image_geometry,
-        "low_textual_images": image.low_textual_images,
-        "blurry_images": image.blurry_images,
-        "image_entropy": image.image_entropy,
-        "exact_dedup": image.exact_dedup,
-        "semantic_dedup": image.semantic_dedup,
-        "image_safety": image.image_safety,
-        "cross_modal_alignment": image.cross_modal_alignment,
-        "cross_batch_dedup": image.cross_batch_dedup,
+        step.name: getattr(importlib.import_module(step.module), step.name)
+        for step in generated_rule_steps()
     }
