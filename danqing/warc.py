@@ -123,9 +123,13 @@ _BOMS = (
     (codecs.BOM_UTF16_LE, "utf-16-le"),
     (codecs.BOM_UTF16_BE, "utf-16-be"),
 )
-# HTML5 treats GB2312 and GBK labels as GBK, whose superset GB18030 decodes every GBK page; Big5
-# pages in the wild use the HKSCS and Microsoft (cp950) extensions, tried in that order.
-_CODEC_ALIASES = {"gbk": ("gb18030",), "gb2312": ("gb18030",), "big5": ("big5hkscs", "cp950")}
+# HTML5 treats GB2312 and GBK labels as GBK, whose superset GB18030 decodes every GBK page (the
+# lone byte 0x80 is the euro sign, as browsers decode GBK: see _gbk_euro). Big5 is decoded as
+# browsers do, with Microsoft's cp950 table (A145 is ‧, A1E3 ～, A244 ￥; Python's big5hkscs gives
+# •, ∼, ¥), then with HKSCS for the Hong Kong characters cp950 lacks.
+_CODEC_ALIASES = {"gbk": ("gb18030",), "gb2312": ("gb18030",), "big5": ("cp950", "big5hkscs")}
+# Labels whose codecs decode (almost) any bytes: they cannot tell that a page is not theirs.
+_SINGLE_BYTE = re.compile(r"^(latin[-_]?1|iso8859[-_]\d+|cp125\d|windows[-_]125\d|ascii)$")
 MAX_REPLACEMENT_SHARE = 0.01
 PENDING_METADATA = 64
 
@@ -294,10 +298,22 @@ def meta_charset(payload: bytes) -> str | None:
     return match.group(1).decode("ascii", "replace") if match else None
 
 
+def _gbk_euro(error: UnicodeDecodeError) -> tuple[str, int]:
+    """Decode error handler: a lone 0x80 in GBK text is the euro sign (WHATWG's GBK decoder and
+    Windows' cp936); any other undecodable byte stays an error."""
+    if error.object[error.start : error.start + 1] == b"\x80":
+        return "\u20ac", error.start + 1
+    raise error
+
+
+codecs.register_error("danqing-gbk-euro", _gbk_euro)
+
+
 def _strict(payload: bytes, codec: str) -> str | None:
     # final=False: a multi-byte character cut by a truncated payload is not an error.
+    errors = "danqing-gbk-euro" if codec == "gb18030" else "strict"
     try:
-        return codecs.getincrementaldecoder(codec)("strict").decode(payload, final=False)
+        return codecs.getincrementaldecoder(codec)(errors).decode(payload, final=False)
     except (UnicodeDecodeError, LookupError):
         return None
 
@@ -323,8 +339,14 @@ def decode_html(payload: bytes, http_charset: str | None = None) -> tuple[str, s
             if codec not in candidates and codec != "utf-8":
                 candidates.append(codec)
 
+    meta = meta_charset(payload)
+    # A single-byte HTTP label (a server default) decodes any bytes into mojibake; the page's own
+    # multi-byte meta label goes first and wins when it decodes the page cleanly.
+    http_codecs = python_codecs(http_charset)
+    if http_codecs and _SINGLE_BYTE.match(http_codecs[0]):
+        add(meta)
     add(http_charset)
-    add(meta_charset(payload))
+    add(meta)
     for codec in candidates:
         text = _strict(payload, codec)
         if text is not None:

@@ -261,7 +261,7 @@ EXPECTED_COUNTS = {
         "duplicate_in_warc": 2,
     },
     "pairs_zho": 13,
-    "encodings": {"ascii": 1, "big5hkscs": 1, "gb18030": 2, "utf-8": 5},
+    "encodings": {"ascii": 1, "cp950": 1, "gb18030": 2, "utf-8": 5},
     "archive_errors": [],
     "lost_bytes": 0,
     "resyncs": 0,
@@ -343,6 +343,25 @@ def test_charsets_decode_to_the_right_unicode(text, charset, http_charset):
     html = f"<html><body><p>{text}</p></body></html>"
     decoded, _ = warc.decode_html(html.encode(charset), http_charset)
     assert decoded == html
+
+
+def test_charset_order_is_the_browsers():
+    """A CJK <meta> beats a single-byte HTTP default; Big5 is cp950 (then HKSCS); GBK's lone
+    0x80 is the euro sign."""
+    head = '<html><head><meta charset="{}"></head><body><p>{}</p></body></html>'
+    page = head.format("gbk", "北京：今日天气晴")
+    for server_default in ("ISO-8859-1", "windows-1252", "latin1"):
+        assert warc.decode_html(page.encode("gbk"), server_default) == (page, "gb18030")
+    # A single-byte page that says so in both places stays single-byte.
+    latin = head.format("iso-8859-1", "Café crème")
+    assert warc.decode_html(latin.encode("latin-1"), "ISO-8859-1") == (latin, "cp1252")
+    big5 = head.format("big5", "活動時間‧週一～週五 售價￥100")
+    assert warc.decode_html(big5.encode("cp950"), "big5") == (big5, "cp950")
+    hkscs = head.format("big5", "香港字：𨋢（升降機）")
+    assert warc.decode_html(hkscs.encode("big5hkscs"), "big5") == (hkscs, "big5hkscs")
+    euro = head.format("gbk", "售价 100 ").encode("gbk").replace(b"100 ", b"100 \x80")
+    assert warc.decode_html(euro, "gbk")[0] == head.format("gbk", "售价 100 €")
+    assert warc.python_codecs("big5") == ("cp950", "big5hkscs")
 
 
 def test_undecodable_payload_is_refused():
