@@ -36,8 +36,9 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime
 from pathlib import Path
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import urlsplit
 
+import ada_url
 import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -464,7 +465,13 @@ def image_reference(src: str | None, attribute: Callable[[str], str | None]) -> 
 
 
 def absolute_url(reference: str | None, base: str) -> tuple[str | None, str | None]:
-    """(absolute http(s) URL without fragment, None) or (None, drop reason)."""
+    """(absolute http(s) URL without fragment, None) or (None, drop reason).
+
+    Resolved and normalised as browsers do, by the WHATWG URL standard (ada-url): scheme and host
+    lower-cased, IDN hosts in punycode, spaces and non-ASCII path characters percent-encoded,
+    default ports dropped, backslashes read as slashes, and `//` inside a path kept (urljoin
+    collapses it, CPython gh-84774), so one image written two ways gets one URL and one id.
+    """
     if reference is None:
         return None, "no_src"
     reference = reference.strip(" \t\n\r\f")
@@ -472,19 +479,13 @@ def absolute_url(reference: str | None, base: str) -> tuple[str | None, str | No
         reference = reference.translate(_URL_NOISE)
     if not reference:
         return None, "no_src"
-    head = reference[:8].lower()
-    if head.startswith("data:"):
+    if reference[:5].lower() == "data:":
         return None, "data_uri"
-    if head.startswith(("http://", "https://")):
-        url = reference  # what urljoin returns for an absolute URL, without its cost
-    elif reference.startswith("//"):
-        url = base.split(":", 1)[0] + ":" + reference
-    else:
-        try:
-            url = urljoin(base, reference)
-        except ValueError:
-            return None, "invalid_url"
-    if not url[:8].lower().startswith(("http://", "https://")) or not host_of(url):
+    try:
+        url = ada_url.join_url(base, reference)
+    except ValueError:
+        return None, "invalid_url"
+    if not url.startswith(("http://", "https://")) or not host_of(url):
         return None, "invalid_url"
     if "#" in url:
         url = url.split("#", 1)[0]

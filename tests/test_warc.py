@@ -369,6 +369,29 @@ def test_undecodable_payload_is_refused():
         warc.decode_html(bytes(range(0x80, 0x100)) * 4, "utf-8")
 
 
+def test_urls_are_resolved_and_normalised_as_browsers_do():
+    base = "https://news.example.cn/a//b/page.html"
+    same = {
+        warc.absolute_url(u, base)[0]
+        for u in (
+            "HTTP://Img.Example.CN:80/图片/猫 1.jpg",
+            "http://img.example.cn/%E5%9B%BE%E7%89%87/%E7%8C%AB%201.jpg",
+            "http://img.example.cn/x/../图片/猫 1.jpg#top",
+        )
+    }
+    assert same == {"http://img.example.cn/%E5%9B%BE%E7%89%87/%E7%8C%AB%201.jpg"}
+    # `//` in the base path is kept (urljoin collapses it), a backslash is a slash
+    assert warc.absolute_url("c.jpg", base)[0] == "https://news.example.cn/a//b/c.jpg"
+    assert warc.absolute_url("img\\d.jpg", base)[0] == "https://news.example.cn/a//b/img/d.jpg"
+    assert (
+        warc.absolute_url("http://例子.中国/e.jpg", base)[0]
+        == "http://xn--fsqu00a.xn--fiqs8s/e.jpg"
+    )
+    assert warc.absolute_url("https://a.cn:8443/f.jpg", base)[0] == "https://a.cn:8443/f.jpg"
+    assert warc.absolute_url("javascript:void(0)", base) == (None, "invalid_url")
+    assert warc.absolute_url("http://a b.cn/x.jpg", base) == (None, "invalid_url")
+
+
 def test_url_resolution_and_srcset():
     base = "https://example.cn/a/b.html"
     assert warc.absolute_url(" ../c.jpg\n", base) == ("https://example.cn/c.jpg", None)
