@@ -154,30 +154,75 @@ class RemoteFile(io.RawIOBase):
         return len(data)
 
 
-def index_locations(cfg: dict | None) -> list[str]:
-    """The configured index files: `index.paths`, then the lines of `index.paths_file` (a crawl's
-    `cc-index-table.paths.gz`) joined to `warc.base_url`."""
+# Where a crawl's index listing is cached: every Snakemake process (each cluster job parses the
+# workflow again) reads the same file instead of fetching it.
+CRAWL_LISTINGS = Path("results/cc_index")
+LISTING_MAX_BYTES = 16 * 1024 * 1024
+
+
+def crawl_index_paths(crawl: str, base_url: str, allowed_networks=()) -> list[str]:
+    """The cc-index-table Parquet files of one crawl (subset=warc: the responses, not the
+    robots.txt or diagnostic captures), from the listing Common Crawl publishes with each crawl,
+    `crawl-data/<crawl>/cc-index-table.paths.gz` under `base_url`; fetched once (through the
+    address policy) and cached in results/cc_index/."""
+    from danqing.io import atomic_path
+    from danqing.safe_http import AddressPolicy, ResponseLimits, guarded_opener
+    from danqing.warc import read_paths_file
+
+    cache = CRAWL_LISTINGS / f"{crawl}.cc-index-table.paths.gz"
+    if not cache.is_file():
+        url = f"{base_url.rstrip('/')}/crawl-data/{crawl}/cc-index-table.paths.gz"
+        opener = guarded_opener(
+            AddressPolicy.from_networks(allowed_networks),
+            ResponseLimits(deadline=120.0, max_bytes=LISTING_MAX_BYTES),
+        )
+        try:
+            with opener.open(url, timeout=60) as response:
+                data = response.read()
+        except OSError as error:  # URLError, HTTPError, refused address, too large
+            raise ValueError(
+                f"warc.index.crawls: cannot read the index listing of {crawl} at {url}: {error}"
+            ) from error
+        with atomic_path(cache) as tmp:
+            tmp.write_bytes(data)
+    entries = [e for e in read_paths_file(cache) if "/subset=warc/" in e]
+    if not entries:
+        raise ValueError(
+            f"warc.index.crawls: the listing of {crawl} ({cache}) names no subset=warc file"
+        )
+    return entries
+
+
+def index_locations(cfg: dict | None, allowed_networks=()) -> list[str]:
+    """The configured index files: `index.paths`, the lines of `index.paths_file` (a crawl's
+    `cc-index-table.paths.gz`) and the subset=warc files of each of `index.crawls`, the last two
+    joined to `warc.base_url`."""
     from danqing.warc import DEFAULT_BASE_URL, is_url, read_paths_file
 
     index = (cfg or {}).get("index") or {}
+    base = (cfg or {}).get("base_url") or DEFAULT_BASE_URL
+
+    def joined(entries: list[str]) -> list[str]:
+        return [
+            e if is_url(e) or e.startswith("/") else base.rstrip("/") + "/" + e for e in entries
+        ]
+
     locations = [str(p) for p in index.get("paths") or []]
     if index.get("paths_file"):
-        base = (cfg or {}).get("base_url") or DEFAULT_BASE_URL
-        locations += [
-            entry if is_url(entry) or entry.startswith("/") else base.rstrip("/") + "/" + entry
-            for entry in read_paths_file(index["paths_file"])
-        ]
+        locations += joined(read_paths_file(index["paths_file"]))
+    for crawl in index.get("crawls") or []:
+        locations += joined(crawl_index_paths(crawl, base, allowed_networks))
     if len(set(locations)) != len(locations):
         raise ValueError("warc.index: an index file is listed twice")
     return locations
 
 
-def index_sources(cfg: dict | None) -> dict[str, str]:
+def index_sources(cfg: dict | None, allowed_networks=()) -> dict[str, str]:
     """{job name: index location}, names unique (a hash of the location where stems repeat)."""
     from danqing.warc import _stem
 
     names: dict[str, str] = {}
-    for location in index_locations(cfg):
+    for location in index_locations(cfg, allowed_networks):
         stem = _stem(location).removesuffix(".parquet")
         if stem in names:
             stem = f"{stem}-{hashlib.sha1(location.encode()).hexdigest()[:8]}"

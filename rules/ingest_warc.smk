@@ -4,7 +4,7 @@ from danqing.cc_index import index_sources
 from danqing.warc import batch_of_crawl, local_warc_input, warc_sources
 
 WARC_SOURCES = warc_sources(config.get("warc"))
-INDEX_SOURCES = index_sources(config.get("warc"))
+INDEX_SOURCES = index_sources(config.get("warc"), config["network"]["allowed_networks"])
 WARC_CRAWL_BATCHES = batch_of_crawl(config.get("warc", {}).get("batches"))
 
 

@@ -310,3 +310,37 @@ def test_the_workflow_ingests_through_the_index(crawl, tmp_path):
         == index.filter(pl.col("content_languages").str.contains("zho"))["warc_record_length"].sum()
     )
     assert (workdir / "results/report/ingestion.html").is_file()
+
+
+def test_crawl_ids_select_their_warc_subset_index_files_from_the_published_listing(
+    tmp_path, monkeypatch
+):
+    prefix = f"cc-index/table/cc-main/warc/crawl={CRAWL}"
+    listing = "\n".join(
+        [
+            f"{prefix}/subset=warc/part-00000.c000.gz.parquet",
+            f"{prefix}/subset=crawldiagnostics/part-00000.c000.gz.parquet",
+            f"{prefix}/subset=robotstxt/part-00000.c000.gz.parquet",
+            f"{prefix}/subset=warc/part-00001.c000.gz.parquet",
+        ]
+    )
+    server = RangeServer(
+        {f"/crawl-data/{CRAWL}/cc-index-table.paths.gz": gzip.compress(listing.encode())}
+    )
+    monkeypatch.chdir(tmp_path)
+    cfg = {"base_url": server.url, "index": {"crawls": [CRAWL]}}
+    try:
+        with pytest.raises(ValueError, match="cannot read the index listing"):
+            cc_index.index_locations(cfg)  # 127.0.0.1 is refused unless allowed
+        found = cc_index.index_locations(cfg, LOOPBACK)
+        with pytest.raises(ValueError, match="CC-MAIN-2019-01 at .*404"):
+            cc_index.index_locations({**cfg, "index": {"crawls": ["CC-MAIN-2019-01"]}}, LOOPBACK)
+    finally:
+        server.close()
+    assert found == [
+        f"{server.url}{prefix}/subset=warc/part-00000.c000.gz.parquet",
+        f"{server.url}{prefix}/subset=warc/part-00001.c000.gz.parquet",
+    ]
+    # Cached: the workflow's other processes read the same listing without the server.
+    assert cc_index.index_locations(cfg, LOOPBACK) == found
+    assert (tmp_path / f"results/cc_index/{CRAWL}.cc-index-table.paths.gz").is_file()
