@@ -230,37 +230,54 @@ def index_sources(cfg: dict | None, allowed_networks=()) -> dict[str, str]:
     return names
 
 
+def where_filter(where: str | None) -> pl.Expr | None:
+    """A SQL boolean expression over the index's columns (`url_host_tld = 'cn' AND
+    fetch_time >= '2024-03-01'`) as a Polars expression (Polars' SQL), or None."""
+    if not where:
+        return None
+    try:
+        return pl.sql_expr(where)
+    except Exception as error:  # polars raises several kinds for bad SQL
+        raise ValueError(f"warc.index.where is not a SQL expression: {where!r}: {error}") from error
+
+
 def select_records(
     location: str,
     languages: Iterable[str],
     mime_types: Iterable[str],
     reader: RangeReader | None = None,
+    where: str | None = None,
 ) -> tuple[pl.DataFrame, int]:
-    """The captures of one index file to fetch (status 200, HTML, one of `languages`), sorted by
-    WARC file and offset, and the number of index rows read."""
+    """The captures of one index file to fetch (status 200, HTML, one of `languages`, and the
+    `where` SQL condition when given), sorted by WARC file and offset, and the number of index
+    rows read. Only the columns needed are read (by range, for a remote file)."""
     import pyarrow.parquet as pq
 
     from danqing.warc import is_url
 
     source = RemoteFile(location, reader or RangeReader()) if is_url(location) else location
     parquet = pq.ParquetFile(source)
-    missing = [c for c in INDEX_COLUMNS if c not in parquet.schema_arrow.names]
+    condition = where_filter(where)
+    extra = [] if condition is None else condition.meta.root_names()
+    columns = list(dict.fromkeys([*INDEX_COLUMNS, *extra]))
+    missing = [c for c in columns if c not in parquet.schema_arrow.names]
     if missing:
         raise ValueError(f"{location}: not a cc-index-table file (no column(s) {missing})")
     wanted = {t.lower() for t in languages}
     mimes = [m.lower() for m in mime_types]
     parts, rows = [], 0
-    for batch in parquet.iter_batches(columns=list(INDEX_COLUMNS), batch_size=262_144):
+    for batch in parquet.iter_batches(columns=columns, batch_size=262_144):
         frame = pl.from_arrow(batch)
         rows += frame.height
         tags = pl.col("content_languages").fill_null("").str.to_lowercase().str.split(",")
-        parts.append(
-            frame.filter(
-                (pl.col("fetch_status") == 200)
-                & pl.col("content_mime_detected").fill_null("").str.to_lowercase().is_in(mimes)
-                & tags.list.eval(pl.element().str.strip_chars().is_in(list(wanted))).list.any()
-            )
+        keep = (
+            (pl.col("fetch_status") == 200)
+            & pl.col("content_mime_detected").fill_null("").str.to_lowercase().is_in(mimes)
+            & tags.list.eval(pl.element().str.strip_chars().is_in(list(wanted))).list.any()
         )
+        if condition is not None:
+            keep = keep & condition.fill_null(False)
+        parts.append(frame.filter(keep).select(INDEX_COLUMNS))
     selected = pl.concat(parts) if parts else pl.DataFrame(schema=dict.fromkeys(INDEX_COLUMNS))
     return selected.sort("warc_filename", "warc_record_offset"), rows
 
@@ -330,6 +347,7 @@ def extract_index(
     timeout: float = 60.0,
     retries: int = 5,
     backoff: float = 1.0,
+    where: str | None = None,
 ) -> tuple[pl.DataFrame, dict]:
     """Pairs and counts of the selected captures of one index file; resumable in `out_dir`."""
     from danqing.io import write_json, write_parquet
@@ -337,7 +355,7 @@ def extract_index(
     base_url = base_url if base_url.endswith("/") else base_url + "/"
     reader = RangeReader(allowed_networks, timeout, retries, backoff)
     started = time.perf_counter()
-    selected, index_rows = select_records(location, languages, mime_types, reader)
+    selected, index_rows = select_records(location, languages, mime_types, reader, where)
     index_bytes, reader.bytes_read = reader.bytes_read, 0
     out_dir = Path(out_dir)
     fingerprint = hashlib.sha256(
@@ -348,6 +366,7 @@ def extract_index(
                 sorted(languages),
                 sorted(mime_types),
                 chunk_records,
+                where,
                 selected.height,
             ]
         ).encode()

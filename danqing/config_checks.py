@@ -81,6 +81,14 @@ def problems(config: dict, root: str | Path = ".") -> list[str]:
     checkpoint = config.get("embedding", {}).get("checkpoint")
     if steps & set(EMBEDDING_STEPS) and checkpoint and not (root / checkpoint).is_file():
         found.append(f"config key embedding.checkpoint: file not found: {checkpoint}")
+    where = ((config.get("warc") or {}).get("index") or {}).get("where")
+    if where:
+        from danqing.cc_index import where_filter
+
+        try:
+            where_filter(where)
+        except ValueError as error:
+            found.append(f"config key warc.index.where: {error}")
     return found
 
 

@@ -19,6 +19,7 @@ pairs, counts = extract_index(
     allowed_networks=params.allowed_networks,
     timeout=index["timeout"],
     retries=index["retries"],
+    where=index["where"],
 )
 # Pairs first, counts last: the counts file marks the index file done.
 write_parquet(pairs, snakemake.output.pairs)

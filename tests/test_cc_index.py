@@ -344,3 +344,22 @@ def test_crawl_ids_select_their_warc_subset_index_files_from_the_published_listi
     # Cached: the workflow's other processes read the same listing without the server.
     assert cc_index.index_locations(cfg, LOOPBACK) == found
     assert (tmp_path / f"results/cc_index/{CRAWL}.cc-index-table.paths.gz").is_file()
+
+
+def test_a_sql_condition_narrows_the_selection_and_bad_sql_is_a_config_error(crawl):
+    from danqing.config_checks import problems
+
+    root, _, _, index = crawl
+    location = str(root / "part-00000.parquet")
+    everything, rows = cc_index.select_records(location, ["zho"], cc_index.HTML_MIME)
+    chosen = sorted(everything["url"])[:2]
+    condition = " OR ".join(f"url_surtkey = '{u}'" for u in chosen)  # a column not read otherwise
+    narrowed, rows_again = cc_index.select_records(
+        location, ["zho"], cc_index.HTML_MIME, where=condition
+    )
+    assert sorted(narrowed["url"]) == chosen and rows_again == rows
+    assert narrowed.columns == list(cc_index.INDEX_COLUMNS)
+    with pytest.raises(ValueError, match="no column"):
+        cc_index.select_records(location, ["zho"], cc_index.HTML_MIME, where="url_host_tld = 'cn'")
+    bad = {"warc": {"index": {"where": "fetch_status = = 200"}}}
+    assert any("warc.index.where" in p for p in problems(bad))
