@@ -52,8 +52,11 @@ def shard_embeddings(
     captions = dict(zip(frame["uid"].to_list(), frame["alt_text"].to_list(), strict=True))
     started = time.perf_counter()
     emb = embed_items(embedder, read_images(frame), captions=captions)
-    write_embeddings(emb, embeddings_out)
+    # The embeddings last: downstream jobs wait on them, and a job killed between the two writes
+    # must leave the embeddings missing (so that it runs again), never the distances. (Snakemake
+    # does not check the incomplete markers of jobs it adds after the partition checkpoint.)
     write_parquet(alignment_frame(emb), distances_out)
+    write_embeddings(emb, embeddings_out)
     log.info(
         "%s embeddings of %d images%s in %.1fs",
         emb.model,

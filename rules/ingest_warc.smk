@@ -97,3 +97,7 @@ rule ingestion_summary:
 INGESTION_TARGETS = (
     ["results/report/ingestion.html"] if WARC_SOURCES or INDEX_SOURCES else []
 )
+# The ingestion table, when the input is a crawl: the filtration table's footnote reads it.
+INGESTION_TABLE = (
+    ["results/report/ingestion.csv"] if WARC_SOURCES or INDEX_SOURCES else []
+)

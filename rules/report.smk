@@ -2,6 +2,7 @@ rule filtration_table:
     input:
         partition="results/steps/partition/counts.json",
         counts=all_counts,
+        ingestion=INGESTION_TABLE,
     output:
         csv="results/report/filtration_table.csv",
         md="results/report/filtration_table.md",

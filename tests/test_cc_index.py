@@ -310,6 +310,8 @@ def test_the_workflow_ingests_through_the_index(crawl, tmp_path):
         == index.filter(pl.col("content_languages").str.contains("zho"))["warc_record_length"].sum()
     )
     assert (workdir / "results/report/ingestion.html").is_file()
+    footnote = pl.read_csv(workdir / "results/report/filtration_table.csv")["Note"][0]
+    assert footnote.startswith(f"ingested {CRAWL}: 1 file(s), 0 records lost, 0 archive errors")
 
 
 def test_crawl_ids_select_their_warc_subset_index_files_from_the_published_listing(

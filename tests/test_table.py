@@ -41,6 +41,35 @@ def test_table_rows_follow_table6_definitions():
     assert cal.filter(pl.col("steps") == "nouns")["paper stage filter %"].item() == 2.44
 
 
+def test_the_collected_row_notes_what_ingestion_lost_per_crawl():
+    from danqing.report.ingestion import summary
+
+    jobs = [
+        {
+            "warc": "a",
+            "crawl": "CC-MAIN-2024-10",
+            "records": 9,
+            "pairs": 20,
+            "lost_records": 2,
+            "archive_errors": ["bad gzip member"],
+        },
+        {"warc": "b", "crawl": "CC-MAIN-2024-10", "records": 5, "pairs": 10},
+        {"index": "c", "crawl": "CC-MAIN-2024-18", "records": 7, "pairs": 70, "lost_records": 0},
+    ]
+    partition = {"input": 100, "kept": 100, "dropped": 0}
+    t = table.build(partition, _records(), ["language_control"], summary(jobs))
+    note = t.filter(pl.col("step") == "collected")["Note"].item()
+    assert note == (
+        "ingested CC-MAIN-2024-10: 2 file(s), 2 records lost, 1 archive errors; "
+        "CC-MAIN-2024-18: 1 file(s), 0 records lost, 0 archive errors "
+        "(results/report/ingestion.csv)"
+    )
+    assert "[1] Collected image URL and text pairs: ingested CC-MAIN-2024-10" in table.to_markdown(
+        t
+    )
+    assert table.build(partition, _records(), ["language_control"])["Note"][0] == ""
+
+
 def test_table_refuses_inconsistent_records():
     partition = {"input": 100, "kept": 100}
     records = _records()

@@ -27,8 +27,15 @@ def sum_records(records: list[dict]) -> dict[str, dict]:
     return dict(totals)
 
 
-def build(partition_counts: dict, records: list[dict], enabled: list[str]) -> pl.DataFrame:
-    """One row per enabled step, in pipeline order, between the collected and final rows.
+def build(
+    partition_counts: dict,
+    records: list[dict],
+    enabled: list[str],
+    ingestion: pl.DataFrame | None = None,
+) -> pl.DataFrame:
+    """One row per enabled step, in pipeline order, between the collected and final rows; the
+    collected row's note gives the malformed input rows and, for a crawl, what ingestion lost
+    (`ingestion`: the report's ingestion table, danqing.report.ingestion.summary).
 
     Raises if the records are inconsistent: a step's input must equal its predecessor's kept rows.
     """
@@ -45,7 +52,9 @@ def build(partition_counts: dict, records: list[dict], enabled: list[str]) -> pl
             "Left %": 100.0,
             "Removed": 0,
             "Transformed": 0,
-            "Note": _malformed_note(partition_counts),
+            "Note": "; ".join(
+                n for n in (_malformed_note(partition_counts), ingestion_note(ingestion)) if n
+            ),
         }
     ]
     left = collected
@@ -123,6 +132,28 @@ def _malformed_note(partition_counts: dict) -> str:
         f"{partition_counts['input']:,} input rows; {partition_counts.get('malformed', 0):,} "
         f"malformed and {partition_counts.get('duplicate_uid', 0):,} duplicate uids dropped"
     )
+
+
+def ingestion_note(ingestion: pl.DataFrame | None) -> str:
+    """What the crawl's archives lost, per crawl: files read, records lost, archive errors."""
+    if ingestion is None or ingestion.height < 2:
+        return ""
+    files = ingestion.head(ingestion.height - 1)  # the last row is the total
+    per_crawl = (
+        files.group_by(pl.col("crawl").fill_null("unknown crawl"), maintain_order=True)
+        .agg(
+            pl.len().alias("files"),
+            pl.col("lost_records").fill_null(0).sum(),
+            pl.col("archive_errors").fill_null(0).sum(),
+        )
+        .iter_rows(named=True)
+    )
+    parts = [
+        f"{c['crawl']}: {c['files']:,} file(s), {c['lost_records']:,} records lost, "
+        f"{c['archive_errors']:,} archive errors"
+        for c in per_crawl
+    ]
+    return "ingested " + "; ".join(parts) + " (results/report/ingestion.csv)"
 
 
 def _pct(part: int, whole: int) -> float:
