@@ -16,6 +16,8 @@ import math
 from collections.abc import Iterator
 from pathlib import Path
 
+from danqing.steps import embedding_steps
+
 # step -> config keys under filters.<step> that name a file (a list of files for `lists`-like
 # keys); a null value means "the built-in one".
 STEP_FILES: dict[str, tuple[str, ...]] = {
@@ -30,7 +32,7 @@ STEP_FILES: dict[str, tuple[str, ...]] = {
     "text_content_safety": ("lexicon", "fasttext_model"),
     "image_safety": ("model",),
 }
-EMBEDDING_STEPS = ("semantic_dedup", "cross_modal_alignment", "cross_batch_dedup")
+EMBEDDING_STEPS = embedding_steps()
 
 
 def _numbers(value, where: str) -> Iterator[tuple[str, float]]:

@@ -30,6 +30,7 @@ class Step:
     env: str = "text"
     upstream: tuple[tuple[str, str], ...] = ()
     own_rule: bool = False
+    reads_embeddings: bool = False  # its decision rests on the image_embeddings rule's output
 
     @property
     def module(self) -> str:
@@ -257,6 +258,7 @@ STEPS: tuple[Step, ...] = (
         41.20,
         env="image",
         upstream=(("clusters", "semantic_dedup_clusters"),),
+        reads_embeddings=True,
     ),
     Step(
         "image_safety",
@@ -281,6 +283,7 @@ STEPS: tuple[Step, ...] = (
         13.61,
         env="image",
         upstream=(("distances", "image_embeddings"),),
+        reads_embeddings=True,
     ),
     Step(
         "cross_batch_dedup",
@@ -293,6 +296,7 @@ STEPS: tuple[Step, ...] = (
         35.26,
         env="image",
         upstream=(("clusters", "cross_batch_dedup_clusters"),),
+        reads_embeddings=True,
     ),
 )
 
@@ -318,6 +322,11 @@ def generated_rule_steps() -> list[Step]:
 def steps_reading(rule: str) -> tuple[str, ...]:
     """The steps that read an output of `rule` (their `upstream`), in pipeline order."""
     return tuple(s.name for s in STEPS if any(producer == rule for _, producer in s.upstream))
+
+
+def embedding_steps() -> tuple[str, ...]:
+    """The steps that need the image (and caption) embeddings."""
+    return tuple(s.name for s in STEPS if s.reads_embeddings)
 
 
 def image_steps() -> list[str]:

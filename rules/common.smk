@@ -130,7 +130,7 @@ def release_targets():
 FIG_DIR = "results/figures"
 FIGURES = config["figures"]
 # Steps after which results/embeddings/{batch}/{shard}.npz exist (the embedding rule's output).
-EMBEDDING_STEPS = ("semantic_dedup", "cross_modal_alignment", "cross_batch_dedup")
+EMBEDDING_STEPS = pipeline_steps.embedding_steps()
 HAVE_EMBEDDINGS = any(step in STEPS for step in EMBEDDING_STEPS)
 STOP_LISTS = config["filters"]["stop_words"]["lists"]
 
