@@ -76,15 +76,19 @@ def _embeddings(quick: bool):
 
 
 def _warc(quick: bool):
+    import atexit
+    import shutil
     import tempfile
 
     from benchmarks.warc_extraction import make_warc, warm_up
     from danqing import warc
 
-    path = os.path.join(tempfile.mkdtemp(prefix="dq-scaling-"), "bench.warc.gz")
-    made = make_warc(path, 1_000_000 if quick else 8_000_000, seed=os.getpid())
+    directory = tempfile.mkdtemp(prefix="dq-scaling-")
+    atexit.register(shutil.rmtree, directory, True)  # the worker's own WARC, gone when it ends
+    path = os.path.join(directory, "bench.warc.gz")
+    make_warc(path, 1_000_000 if quick else 8_000_000, seed=os.getpid())
     warm_up()
-    return lambda: warc.extract_warc(path)[1]["records"] or made["records"], "records"
+    return lambda: warc.extract_warc(path)[1]["records"], "records"
 
 
 WORKLOADS = {

@@ -37,6 +37,8 @@ class _Graph:
         self.nodes: list = []
         self.initializers: list = []
         self._names = 0
+        self.zero = self.constant(np.array(0.0, np.float32), "zero")  # ReLU6 = Clip(0, 6)
+        self.six = self.constant(np.array(6.0, np.float32), "six")
 
     def name(self, prefix: str) -> str:
         self._names += 1
@@ -86,8 +88,6 @@ def to_onnx(model: EfficientNetLite0, size: int = INPUT_SIZE) -> bytes:
     from onnx import TensorProto, checker, helper
 
     graph = _Graph()
-    graph.zero = graph.constant(np.array(0.0, np.float32), "zero")
-    graph.six = graph.constant(np.array(6.0, np.float32), "six")
     x, hw = _conv_bn(graph, "pixels", size, model._conv_stem, model._bn0, relu6=True)
     for block in model._blocks:
         y = x
