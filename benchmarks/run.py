@@ -214,22 +214,28 @@ def _effnet(device: str, images: list[bytes], batch: int) -> dict:
     return out
 
 
+def _nsfw_forward_seconds(arrays: list, batch: int) -> float:
+    """Seconds of open_nsfw's ONNX forward pass alone (onnxruntime, one thread) over already
+    preprocessed images, in batches of `batch`, after one warm-up batch."""
+    import numpy as np
+
+    from danqing.images import nsfw
+
+    session = nsfw.load_session(str(nsfw.default_model_path()), 1)
+    name = session.get_inputs()[0].name
+    batches = [np.stack(arrays[s : s + batch]) for s in range(0, len(arrays), batch)]
+    session.run(None, {name: batches[0]})
+    return _timed(lambda: [session.run(None, {name: x}) for x in batches])
+
+
 def _dense_ceiling(images: list[bytes]) -> dict:
     """GFLOP/s of a dense network on this core: open_nsfw's ResNet-50 (the NSFW step's ONNX
     model) under onnxruntime with one thread, forward pass alone on preprocessed batches."""
-    import numpy as np
-
     from benchmarks.flops import macs_per_image
     from danqing.images import nsfw
 
-    model = str(nsfw.default_model_path())
-    session = nsfw.load_session(model, 1)
-    name = session.get_inputs()[0].name
-    arrays = np.stack([nsfw.preprocess(data) for data in images])
-    batches = [arrays[s : s + 8] for s in range(0, len(arrays), 8)]
-    session.run(None, {name: batches[0]})
-    seconds = _timed(lambda: [session.run(None, {name: x}) for x in batches])
-    gflop = 2 * macs_per_image(model) / 1e9
+    seconds = _nsfw_forward_seconds([nsfw.preprocess(data) for data in images], 8)
+    gflop = 2 * macs_per_image(str(nsfw.default_model_path())) / 1e9
     return {
         "network": "open_nsfw ResNet-50",
         "gflop_per_image": gflop,
@@ -319,23 +325,17 @@ def child_image_safety(p: dict) -> dict:
     """Per-core rates (onnxruntime intra-op threads = 1) of the NSFW scoring the nsfw_scores
     rule runs (decode + open_nsfw preprocessing + ONNX forward, batches of 32), of the forward
     pass alone on the already preprocessed batches (the ceiling) and of the preprocessing alone."""
-    import numpy as np
-
     from benchmarks.image_metrics import benchmark_images
     from danqing.images import nsfw
 
     batch = 32
     images = benchmark_images(p["images"])
     items = [(str(i), data) for i, data in enumerate(images)]
-    model = str(nsfw.default_model_path())
-    session = nsfw.load_session(model, 1)
     nsfw.score_images(items[:2], batch_size=batch, threads=1)  # warm-up
     stage_s = _timed(lambda: nsfw.score_images(items, batch_size=batch, threads=1))
     arrays: list = []
     preprocess_s = _timed(lambda: arrays.extend(nsfw.preprocess(data) for data in images))
-    batches = [np.stack(arrays[s : s + batch]) for s in range(0, len(arrays), batch)]
-    name = session.get_inputs()[0].name
-    forward_s = _timed(lambda: [session.run(None, {name: x}) for x in batches])
+    forward_s = _nsfw_forward_seconds(arrays, batch)
     n = len(images)
     return {
         "images": n,

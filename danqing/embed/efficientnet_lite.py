@@ -83,17 +83,23 @@ def weights_path() -> Path:
     )
 
 
+def same_padding(size: int, kernel: int, stride: int) -> tuple[int, int, int]:
+    """(pad before, pad after, output size) of TensorFlow "SAME" padding on one axis: total
+    padding max((ceil(n/s) - 1) s + k - n, 0), the extra pixel after."""
+    out = math.ceil(size / stride)
+    total = max((out - 1) * stride + kernel - size, 0)
+    return total // 2, total - total // 2, out
+
+
 class SameConv2d(nn.Conv2d):
-    """Conv2d with TensorFlow "SAME" padding: total padding max((ceil(n/s) - 1) s + k - n, 0),
-    the extra pixel on the bottom/right."""
+    """Conv2d with TensorFlow "SAME" padding (`same_padding`)."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         (kh, kw), (sh, sw) = self.kernel_size, self.stride
-        ih, iw = x.shape[-2:]
-        ph = max((math.ceil(ih / sh) - 1) * sh + kh - ih, 0)
-        pw = max((math.ceil(iw / sw) - 1) * sw + kw - iw, 0)
-        if ph or pw:
-            x = F.pad(x, [pw // 2, pw - pw // 2, ph // 2, ph - ph // 2])
+        top, bottom, _ = same_padding(x.shape[-2], kh, sh)
+        left, right, _ = same_padding(x.shape[-1], kw, sw)
+        if top or bottom or left or right:
+            x = F.pad(x, [left, right, top, bottom])
         return super().forward(x)
 
 

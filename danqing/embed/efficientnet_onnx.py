@@ -11,22 +11,13 @@ the torch module within float32 rounding (tested), so embeddings and beta do not
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
-from danqing.embed.efficientnet_lite import INPUT_SIZE, EfficientNetLite0
+from danqing.embed.efficientnet_lite import INPUT_SIZE, EfficientNetLite0, same_padding
 
 OPSET = 17
 FEATURES = "features"
 LOGITS = "logits"
-
-
-def _same_pads(size: int, kernel: int, stride: int) -> tuple[int, int, int]:
-    """(pad before, pad after, output size) of TensorFlow "same" padding on one axis."""
-    out = math.ceil(size / stride)
-    total = max((out - 1) * stride + kernel - size, 0)
-    return total // 2, total - total // 2, out
 
 
 class _Graph:
@@ -68,7 +59,7 @@ def _conv_bn(graph: _Graph, x: str, size: int, conv, bn, relu6: bool) -> tuple[s
         bn.bias.detach().double().numpy() - bn.running_mean.detach().double().numpy() * scale
     ).astype(np.float32)
     kernel, stride = conv.kernel_size[0], conv.stride[0]
-    before, after, out = _same_pads(size, kernel, stride)
+    before, after, out = same_padding(size, kernel, stride)
     y = graph.node(
         "Conv",
         [x, graph.constant(folded, "w"), graph.constant(bias, "b")],
