@@ -81,14 +81,14 @@ def _warc(quick: bool):
     import tempfile
 
     from benchmarks.warc_extraction import make_warc, warm_up
-    from danqing import warc
+    from danqing.ingest.archive import extract_warc
 
     directory = tempfile.mkdtemp(prefix="dq-scaling-")
     atexit.register(shutil.rmtree, directory, True)  # the worker's own WARC, gone when it ends
     path = os.path.join(directory, "bench.warc.gz")
     make_warc(path, 1_000_000 if quick else 8_000_000, seed=os.getpid())
     warm_up()
-    return lambda: warc.extract_warc(path)[1]["records"], "records"
+    return lambda: extract_warc(path)[1]["records"], "records"
 
 
 WORKLOADS = {

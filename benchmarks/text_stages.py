@@ -16,11 +16,11 @@ import time
 import polars as pl
 
 from danqing import config
+from danqing.chinese_text import jieba_frequencies, segment
 from danqing.demo import corpus
 from danqing.filters import registry
 from danqing.filters.text import _opencc, lid176_path
 from danqing.safety import load_fasttext, predict
-from danqing.text import jieba_frequencies, segment
 
 TEXT_STEPS = [
     "language_control",

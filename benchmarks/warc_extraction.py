@@ -6,7 +6,7 @@ many <img> tags (alt texts, lazy-loaded images, empty alts, a site logo on every
 redirects, 404s and image responses. Then, in one process (so rates are per core):
 
   - raw iteration: every record read and decompressed, nothing parsed (the ceiling);
-  - extraction: `danqing.warc.extract_warc`, the code the per-WARC Snakemake job runs.
+  - extraction: `danqing.ingest.archive.extract_warc`, the code the per-WARC Snakemake job runs.
 
 Prints records/s, pages/s and pairs/s per core and the ratio to raw iteration. The extracted pair
 count is checked against the number of unique pairs the generator wrote.
@@ -25,8 +25,11 @@ import tempfile
 import time
 from pathlib import Path
 
-from danqing import warc
-from danqing.warc_write import capture, http_response, warcinfo
+from danqing.ingest.archive import extract_warc
+from danqing.ingest.charsets import decode_html
+from danqing.ingest.html_images import page_images
+from danqing.urls import registered_domain
+from tests.support.warc_write import capture, http_response, warcinfo
 
 CRAWL = "CC-MAIN-2024-10"
 # Common characters, each written by every page charset used here.
@@ -246,9 +249,9 @@ def raw_iteration(path: str) -> tuple[int, float]:
 
 def warm_up() -> None:
     """Load what a job loads once (parser, charset detector, suffix list) before timing."""
-    warc.page_images('<img src="a.jpg" alt="预热">', "http://example.cn/")
-    warc.decode_html("预热页面".encode("gbk") * 20, None)
-    warc.registered_domain("img.example.com.cn")
+    page_images('<img src="a.jpg" alt="预热">', "http://example.cn/")
+    decode_html("预热页面".encode("gbk") * 20, None)
+    registered_domain("img.example.com.cn")
 
 
 def run(mb: float = 100, quick: bool = False, keep: str | None = None) -> list[dict]:
@@ -262,7 +265,7 @@ def run(mb: float = 100, quick: bool = False, keep: str | None = None) -> list[d
         warm_up()
         records, raw_s = raw_iteration(path)
         started = time.perf_counter()
-        frame, counts = warc.extract_warc(path)
+        frame, counts = extract_warc(path)
         extract_s = time.perf_counter() - started
     if records != made["records"] or counts["records"] != made["records"]:
         raise AssertionError(f"wrote {made['records']} records, read {records}/{counts['records']}")

@@ -85,7 +85,7 @@ def problems(config: dict, root: str | Path = ".") -> list[str]:
         found.append(f"config key embedding.checkpoint: file not found: {checkpoint}")
     where = ((config.get("warc") or {}).get("index") or {}).get("where")
     if where:
-        from danqing.cc_index import where_filter
+        from danqing.ingest.cc_index import where_filter
 
         try:
             where_filter(where)

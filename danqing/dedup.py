@@ -33,6 +33,8 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import polars as pl
 
+from danqing.vectors import l2_normalise
+
 log = logging.getLogger("danqing")
 
 CLUSTERS_SCHEMA = {
@@ -92,11 +94,11 @@ class DedupSettings:
 
 def normalise(vectors: np.ndarray) -> np.ndarray:
     """float32, C-contiguous, unit rows (float16 storage is renormalised)."""
-    x = np.ascontiguousarray(vectors, dtype=np.float32)
-    norms = np.linalg.norm(x, axis=1, keepdims=True)
-    if np.any(norms == 0):
-        raise ValueError(f"{int((norms == 0).sum())} all-zero embeddings cannot be compared")
-    return np.ascontiguousarray(x / norms)
+    x = l2_normalise(vectors)
+    zero = ~x.any(axis=1)
+    if zero.any():
+        raise ValueError(f"{int(zero.sum())} all-zero embeddings cannot be compared")
+    return x
 
 
 # --- neighbours -----------------------------------------------------------------------------

@@ -27,6 +27,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from danqing.io import DROP_SCHEMA, write_json, write_parquet
+from danqing.urls import registered_domain
 
 SHARD_SCHEMA = {
     "uid": pl.String,
@@ -150,7 +151,9 @@ def normalise(record: dict) -> Row:
             raise Malformed("invalid_batch")
     else:
         batch = None
-    domain = _string(record, "domain") or parts.hostname
+    # One meaning of `domain` whatever the input: the registered domain (img.alicdn.com and a
+    # given "img.alicdn.com" both count as alicdn.com in Table 7), as WARC ingestion writes it.
+    domain = registered_domain((_string(record, "domain") or parts.hostname).lower())
     return Row(
         uid=str(uid),
         url=url,
@@ -158,7 +161,7 @@ def normalise(record: dict) -> Row:
         alt_text_raw=alt_raw,
         page_url=_string(record, "page_url"),
         page_title=_page_title(record),
-        domain=domain.lower(),
+        domain=domain,
         languages=languages or "",
         crawl=_string(record, "crawl"),
         batch=batch,

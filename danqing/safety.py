@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from danqing.text import normalise_for_matching, segment
+from danqing.chinese_text import normalise_for_matching, segment
 
 
 @dataclass(frozen=True)

@@ -308,12 +308,6 @@ def step_names(enabled: set[str] | None = None) -> list[str]:
     return [s.name for s in STEPS if enabled is None or s.name in enabled]
 
 
-def previous_step(name: str, enabled: list[str]) -> str | None:
-    """The step whose kept rows feed `name` in the chain `enabled` (None: the partition)."""
-    index = enabled.index(name)
-    return enabled[index - 1] if index > 0 else None
-
-
 def generated_rule_steps() -> list[Step]:
     """The steps whose rule rules/filters.smk generates: every one but those with their own."""
     return [s for s in STEPS if not s.own_rule]

@@ -19,7 +19,7 @@ from collections import Counter
 
 import regex
 
-from danqing.text import char_class, read_word_list
+from danqing.chinese_text import char_class, read_word_list
 
 # In the order of removal: entities are decoded before anything else reads the text; URLs go
 # before mentions and link stubs, which could otherwise match inside them.

@@ -18,7 +18,6 @@ PARTITION_DIR = "results/partition"
 wildcard_constraints:
     batch=r"[A-Za-z0-9][A-Za-z0-9_-]*",
     shard=r"s\d{5}",
-    step=r"[a-z_]+",
 
 
 def step_input(step):

@@ -1,4 +1,4 @@
-# The paper's figures and tables from the final shards (danqing/report/figures.py), each as a PNG
+# The paper's figures and tables from the final shards (danqing/report/figures/), each as a PNG
 # plus the CSV of the numbers it shows, registered in the Snakemake report by paper section.
 
 

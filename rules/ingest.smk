@@ -1,4 +1,4 @@
-from danqing.warc import partition_input_format, partition_input_path
+from danqing.ingest.sources import partition_input_format, partition_input_path
 
 
 rule demo_corpus:
@@ -10,9 +10,9 @@ rule demo_corpus:
     conda:
         "../envs/text.yaml"
     params:
-        rows=config.get("demo", {}).get("rows", 5600),
-        seed=config.get("demo", {}).get("seed", 20260115),
-        port=config.get("demo", {}).get("port", 8765),
+        rows=config["demo"]["rows"],
+        seed=config["demo"]["seed"],
+        port=config["demo"]["port"],
     script:
         "../scripts/demo_corpus.py"
 
@@ -20,7 +20,7 @@ rule demo_corpus:
 checkpoint partition_input:
     input:
         # input.path, or the pairs of the configured WARC files (rules/ingest_warc.smk)
-        partition_input_path(config),
+        partition_input_path(config["warc"], config["input"]),
     output:
         shards=directory(PARTITION_DIR),
         drops="results/steps/partition/drops.parquet",
@@ -30,7 +30,7 @@ checkpoint partition_input:
     conda:
         "../envs/text.yaml"
     params:
-        fmt=partition_input_format(config),
+        fmt=partition_input_format(config["warc"], config["input"]),
         num_batches=config["partition"]["num_batches"],
         shard_size=config["partition"]["shard_size"],
     script:

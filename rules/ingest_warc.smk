@@ -1,11 +1,11 @@
 # Common Crawl ingestion: image-URL/alt-text pairs with language tags from the WARC files of
-# config `warc` (danqing/warc.py). Used as the partition input when WARC files are configured.
-from danqing.cc_index import index_sources
-from danqing.warc import batch_of_crawl, local_warc_input, warc_sources
+# config `warc` (danqing/ingest/). Used as the partition input when WARC files are configured.
+from danqing.ingest.cc_index import index_sources
+from danqing.ingest.sources import batch_of_crawl, local_warc_input, warc_sources
 
-WARC_SOURCES = warc_sources(config.get("warc"))
-INDEX_SOURCES = index_sources(config.get("warc"), config["network"]["allowed_networks"])
-WARC_CRAWL_BATCHES = batch_of_crawl(config.get("warc", {}).get("batches"))
+WARC_SOURCES = warc_sources(config["warc"])
+INDEX_SOURCES = index_sources(config["warc"], config["network"]["allowed_networks"])
+WARC_CRAWL_BATCHES = batch_of_crawl(config["warc"]["batches"])
 
 
 # One job per WARC file: stream it, extract every <img> with alt text, count what was skipped.
@@ -23,9 +23,9 @@ rule extract_warc_pairs:
         "../envs/text.yaml"
     params:
         location=lambda wildcards: WARC_SOURCES[wildcards.warc],
-        crawl=config.get("warc", {}).get("crawl"),
-        batches=config.get("warc", {}).get("batches") or {},
-        prefilter_languages=config.get("warc", {}).get("prefilter_languages"),
+        crawl=config["warc"]["crawl"],
+        batches=config["warc"]["batches"],
+        prefilter_languages=config["warc"]["prefilter_languages"],
         allowed_networks=config["network"]["allowed_networks"],
     script:
         "../scripts/extract_warc_pairs.py"

@@ -2,9 +2,9 @@
 
 import logging
 
+from danqing.ingest.collection import concat_pairs, sum_counts
 from danqing.io import read_json, write_json
 from danqing.runner import setup_logging
-from danqing.warc import concat_pairs, sum_counts
 
 setup_logging(snakemake.log[0])
 counts = sum_counts([read_json(p) for p in snakemake.input.counts])

@@ -1,6 +1,6 @@
 """Snakemake entry point of the dedup decision rules (per batch, or across batches)."""
 
-from danqing.image_jobs import dedup_clusters
+from danqing.images.shard_jobs import dedup_clusters
 from danqing.runner import setup_logging
 
 setup_logging(snakemake.log[0])

@@ -58,7 +58,7 @@ elif stage == "merge":
     )
     settings = DedupSettings.from_config(cfg, model)
     frame, stats = P.merge(snakemake.input.assignments, snakemake.input.pairs, settings)
-    # One batch: every uid is its own batch's (the layout of danqing.image_jobs.dedup_clusters).
+    # One batch: every uid is its own batch's (the layout of danqing.images.shard_jobs.dedup_clusters).
     frame = frame.with_columns(pl.lit(snakemake.wildcards.batch).alias("owner_batch"))
     stats["repeated_uids"] = 0
     write_parquet(frame, snakemake.output.clusters)

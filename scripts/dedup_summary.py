@@ -2,7 +2,7 @@
 
 from danqing.io import read_json, write_text
 from danqing.report.dedup_runs import summary
-from danqing.report.figures import html_table
+from danqing.report.html_tables import html_table
 from danqing.runner import setup_logging
 
 setup_logging(snakemake.log[0])

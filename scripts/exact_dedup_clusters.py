@@ -1,6 +1,6 @@
 """Snakemake entry point: sets of identical stored images within one batch."""
 
-from danqing.image_jobs import exact_clusters
+from danqing.images.shard_jobs import exact_clusters
 from danqing.runner import setup_logging
 
 setup_logging(snakemake.log[0])

@@ -1,6 +1,6 @@
 """Snakemake entry point: image-URL/alt-text pairs of the captures one cc-index file selects."""
 
-from danqing.cc_index import extract_index
+from danqing.ingest.cc_index import extract_index
 from danqing.io import write_json, write_parquet
 from danqing.runner import setup_logging
 

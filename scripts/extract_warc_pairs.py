@@ -2,9 +2,9 @@
 
 import logging
 
+from danqing.ingest.archive import extract_warc
 from danqing.io import write_json, write_parquet
 from danqing.runner import setup_logging
-from danqing.warc import extract_warc
 
 setup_logging(snakemake.log[0])
 params = snakemake.params

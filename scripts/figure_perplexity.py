@@ -2,12 +2,12 @@
 
 Fails with a message naming figures.perplexity.model when no model is configured."""
 
-from danqing.report import figures
+from danqing.report.figures import perplexity, plotting
 from danqing.runner import setup_logging
 
 setup_logging(snakemake.log[0])
-figures.run_or_note(
-    figures.build_fig4b,
+plotting.run_or_note(
+    perplexity.build_fig4b,
     snakemake.output.png,
     snakemake.output.csv,
     "Fig. 4b: perplexity",

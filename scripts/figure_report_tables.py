@@ -3,7 +3,7 @@
 import polars as pl
 
 from danqing.io import write_text
-from danqing.report.figures import html_table
+from danqing.report.html_tables import html_table
 from danqing.report.table import COLUMNS
 from danqing.runner import setup_logging
 from danqing.steps import STEPS

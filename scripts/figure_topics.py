@@ -1,10 +1,10 @@
 """Snakemake entry point: topic model of Sec. 3.3 (PNG + topics CSV), an optional target."""
 
-from danqing.report import figures, topics
+from danqing.report.figures import plotting, topics
 from danqing.runner import setup_logging
 
 setup_logging(snakemake.log[0])
-figures.run_or_note(
+plotting.run_or_note(
     topics.build_topics,
     snakemake.output.png,
     snakemake.output.csv,

@@ -1,11 +1,11 @@
 """Snakemake entry point: Fig. 11, word cloud of jieba words (PNG + word counts CSV)."""
 
-from danqing.report import figures
+from danqing.report.figures import plotting, wordcloud
 from danqing.runner import setup_logging
 
 setup_logging(snakemake.log[0])
-figures.run_or_note(
-    figures.build_wordcloud,
+plotting.run_or_note(
+    wordcloud.build_wordcloud,
     snakemake.output.png,
     snakemake.output.csv,
     "Fig. 11: word cloud",

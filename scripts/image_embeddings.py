@@ -1,6 +1,6 @@
 """Snakemake entry point of rule image_embeddings: one shard's embeddings and distances."""
 
-from danqing.image_jobs import shard_embeddings
+from danqing.images.shard_jobs import shard_embeddings
 from danqing.runner import setup_logging
 
 setup_logging(snakemake.log[0])

@@ -1,6 +1,6 @@
 """Snakemake entry point of rule image_metrics: one shard's image metrics table."""
 
-from danqing.image_jobs import shard_image_metrics
+from danqing.images.shard_jobs import shard_image_metrics
 from danqing.runner import setup_logging
 
 # The metric stage's worker processes start by re-importing this file as __mp_main__: only the

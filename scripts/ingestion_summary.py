@@ -1,7 +1,7 @@
 """Snakemake entry point: the ingestion table (per WARC or index file) as CSV and HTML."""
 
 from danqing.io import read_json, write_text
-from danqing.report.figures import html_table
+from danqing.report.html_tables import html_table
 from danqing.report.ingestion import summary
 from danqing.runner import setup_logging
 

@@ -1,6 +1,6 @@
 """Snakemake entry point of rule nsfw_scores: one shard's NSFW scores."""
 
-from danqing.image_jobs import shard_nsfw_scores
+from danqing.images.shard_jobs import shard_nsfw_scores
 from danqing.runner import setup_logging
 
 setup_logging(snakemake.log[0])

@@ -6,7 +6,7 @@ import polars as pl
 
 from danqing.io import read_json, write_text
 from danqing.report import card
-from danqing.report.figures import html_table
+from danqing.report.html_tables import html_table
 from danqing.runner import setup_logging
 
 setup_logging(snakemake.log[0])

@@ -10,8 +10,10 @@ import threading
 import polars as pl
 import pytest
 
-from danqing import cc_index, warc
-from danqing.warc_write import write_warc
+from danqing.ingest import cc_index
+from danqing.ingest.archive import extract_warc
+from danqing.ingest.payloads import cld2_languages
+from tests.support.warc_write import write_warc
 from tests.test_warc import CRAWL, main_records
 
 LOOPBACK = ["127.0.0.1/32"]
@@ -88,7 +90,7 @@ def index_rows(path, filename: str) -> pl.DataFrame:
     rows, metadata = [], {}
     for record in ArchiveIterator(open(path, "rb"), parse_http=False):  # noqa: SIM115
         if record.record_type == WarcRecordType.metadata:
-            languages = warc.cld2_languages(record.reader.read())
+            languages = cld2_languages(record.reader.read())
             metadata[record.headers.get("WARC-Concurrent-To")] = languages
             continue
         if record.record_type != WarcRecordType.response:
@@ -182,7 +184,7 @@ def test_index_mode_extracts_the_zho_pairs_of_the_whole_file_reading_only_their_
         )
     finally:
         server.close()
-    whole, _ = warc.extract_warc(str(path), prefilter_languages=["zho"])
+    whole, _ = extract_warc(str(path), prefilter_languages=["zho"])
     zho_pages = set(index.filter(pl.col("content_languages").str.contains("zho"))["url"])
     expected = whole.filter(pl.col("page_url").is_in(list(zho_pages)))
     assert sorted(pairs.drop("languages").rows()) == sorted(expected.drop("languages").rows())
@@ -262,7 +264,7 @@ def test_a_damaged_record_is_lost_alone_and_counted(crawl, tmp_path):
     finally:
         server.close()
     assert counts["lost_records"] == 1 and counts["archive_errors"]
-    whole, _ = warc.extract_warc(str(path), prefilter_languages=["zho"])
+    whole, _ = extract_warc(str(path), prefilter_languages=["zho"])
     others = set(selected.slice(1)["url"])
     assert sorted(pairs.drop("languages").rows()) == sorted(
         whole.filter(pl.col("page_url").is_in(list(others))).drop("languages").rows()

@@ -195,7 +195,7 @@ def test_a_uid_in_two_batches_is_one_pair_and_its_later_copy_is_dropped(tmp_path
 
     from danqing.embed import Embeddings, write_embeddings
     from danqing.filters.image import cross_batch_dedup
-    from danqing.image_jobs import dedup_clusters
+    from danqing.images.shard_jobs import dedup_clusters
 
     rng = np.random.default_rng(3)
     batches = {"b1": ["same", "u1"], "b2": ["u2", "same"]}

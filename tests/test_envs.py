@@ -320,6 +320,6 @@ def test_the_import_scan_follows_a_filter_step_to_its_libraries():
         "step": "font_conversion",
     }
     found = third_party_imports(*rule_entry_points(rule))
-    # danqing.filters.text imports jieba through danqing.text, opencc lazily, cn_clip dynamically
+    # danqing.filters.text imports jieba through danqing.chinese_text, opencc lazily, cn_clip dynamically
     assert {"polars", "jieba", "opencc", "regex", "cn_clip"} <= found, found
     assert "torch" not in found and "cv2" not in found, found

@@ -13,8 +13,21 @@ import pytest
 from PIL import Image
 
 from danqing.config import load as load_config
-from danqing.report import figures as F
-from danqing.report import fonts, topics
+from danqing.embed import Embeddings, write_embeddings
+from danqing.report import fonts
+from danqing.report.figures import (
+    clusters,
+    perplexity,
+    plotting,
+    sampling,
+    semantic_density,
+    similarity,
+    sizes,
+    top_domains,
+    topics,
+    wordcloud,
+)
+from danqing.vectors import l2_normalise
 
 CAPTIONS = [
     "郑州环卫工人坚守岗位迎接新年",
@@ -85,7 +98,7 @@ def test_cjk_font_covers_the_labels_and_renders_distinct_glyphs():
 
 
 def test_histogram_bins_overflow_and_underflow():
-    left, right, counts = F.histogram(
+    left, right, counts = plotting.histogram(
         np.array([-5, 0, 99.9, 100, 250, 5000, np.nan]), [0, 100, 200]
     )
     assert left == [-math.inf, 0, 100, 200] and right == [0, 100, 200, math.inf]
@@ -93,8 +106,8 @@ def test_histogram_bins_overflow_and_underflow():
 
 
 def test_sample_counts_are_proportional_and_exact():
-    assert F.sample_counts([10, 30, 60], 1000) == [10, 30, 60]
-    take = F.sample_counts([10, 30, 61], 50)
+    assert sampling.sample_counts([10, 30, 60], 1000) == [10, 30, 60]
+    take = sampling.sample_counts([10, 30, 61], 50)
     assert sum(take) == 50 and take == [5, 15, 30]
 
 
@@ -102,13 +115,13 @@ def test_compare_reader_checks_columns(tmp_path):
     pl.DataFrame({"url": ["u"], "alt_text": ["中文"], "original_width": [300]}).write_parquet(
         tmp_path / "w.parquet"
     )
-    frame = F.read_compare(str(tmp_path / "w.parquet"))
+    frame = sampling.read_compare(str(tmp_path / "w.parquet"))
     assert "width" in frame.columns
     pl.DataFrame({"url": ["u"]}).write_parquet(tmp_path / "bad.parquet")
     with pytest.raises(ValueError, match="alt_text"):
-        F.read_compare(str(tmp_path / "bad.parquet"))
+        sampling.read_compare(str(tmp_path / "bad.parquet"))
     with pytest.raises(FileNotFoundError):
-        F.read_compare(str(tmp_path / "none*.parquet"))
+        sampling.read_compare(str(tmp_path / "none*.parquet"))
 
 
 # ---------------------------------------------------------------------------- Fig. 2
@@ -132,7 +145,7 @@ def test_fig2_numbers_match_the_shards(tmp_path, cfg):
         )
     paths = write_shards(tmp_path / "shards", frames)
     png, csv = tmp_path / "fig2.png", tmp_path / "fig2.csv"
-    F.build_fig2(paths, png, csv, cfg)
+    sizes.build_fig2(paths, png, csv, cfg)
     numbers = pl.read_csv(csv)
     data = pl.concat(frames)
     edges = cfg["size_bins"]
@@ -158,7 +171,9 @@ def test_fig2_text_only_leaves_out_image_panels(tmp_path, cfg):
     paths = write_shards(
         tmp_path / "s", [pl.DataFrame({"uid": ["a", "b"], "alt_text": CAPTIONS[:2]})]
     )
-    numbers, notes = F.fig2_numbers(F.iter_columns(paths, ["original_width", "alt_text"]), [0, 100])
+    numbers, notes = sizes.fig2_numbers(
+        sampling.iter_columns(paths, ["original_width", "alt_text"]), [0, 100]
+    )
     assert set(numbers["panel"]) == {"caption_words"} and numbers["count"].sum() == 2
     assert "no images were downloaded" in notes[0]
 
@@ -175,7 +190,7 @@ def test_fig4a_semantic_density_matches_jieba_pos(tmp_path, cfg):
     pl.DataFrame({"url": ["u"] * 3, "alt_text": ["的了吗", "今天天气很好", "图片"]}).write_parquet(
         other
     )
-    numbers = F.build_fig4a(
+    numbers = semantic_density.build_fig4a(
         paths,
         tmp_path / "f.png",
         tmp_path / "f.csv",
@@ -230,15 +245,20 @@ def test_fig4b_pseudo_perplexity_with_a_tiny_bert(tmp_path, cfg):
         tmp_path / "s", [pl.DataFrame({"uid": list("abcdef"), "alt_text": CAPTIONS})]
     )
     # No model configured: the rule fails with a message naming the key (no "not available" figure).
-    with pytest.raises(F.PerplexityModelMissing, match="figures.perplexity.model"):
-        F.run_or_note(
-            F.build_fig4b, tmp_path / "x.png", tmp_path / "x.csv", "Fig. 4b", paths, cfg=cfg
+    with pytest.raises(plotting.PerplexityModelMissing, match="figures.perplexity.model"):
+        plotting.run_or_note(
+            perplexity.build_fig4b,
+            tmp_path / "x.png",
+            tmp_path / "x.csv",
+            "Fig. 4b",
+            paths,
+            cfg=cfg,
         )
     assert not (tmp_path / "x.png").exists()
     model_dir = tiny_masked_lm(tmp_path / "bert")
-    tokenizer, model = F.load_masked_lm(str(model_dir))
+    tokenizer, model = perplexity.load_masked_lm(str(model_dir))
     texts = [CAPTIONS[0], CAPTIONS[3], ""]
-    ppl = F.pseudo_perplexity(texts, tokenizer, model, batch_size=5)
+    ppl = perplexity.pseudo_perplexity(texts, tokenizer, model, batch_size=5)
     for text, value in zip(texts[:2], ppl[:2], strict=True):  # one masked position at a time
         ids = tokenizer(text)["input_ids"]
         nll = []
@@ -258,13 +278,13 @@ def test_fig4b_pseudo_perplexity_with_a_tiny_bert(tmp_path, cfg):
         "sample_rows": 4,
         "bins": [1, 1000, 20000],
     }
-    numbers = F.build_fig4b(
+    numbers = perplexity.build_fig4b(
         paths, tmp_path / "p.png", tmp_path / "p.csv", {**cfg, "perplexity": pcfg}
     )
     assert numbers["count"].sum() == 4
     assert pl.read_csv(tmp_path / "p.csv")["count"].to_list() == numbers["count"].to_list()
     with pytest.raises(ValueError, match="not a Chinese model"):
-        F.check_vocabulary(tokenizer, ["ﺏﺕﺙ ﺝﺡﺥ"])
+        perplexity.check_vocabulary(tokenizer, ["ﺏﺕﺙ ﺝﺡﺥ"])
 
 
 # ---------------------------------------------------------------------------- Figs. 6 and 7
@@ -273,11 +293,11 @@ def test_fig4b_pseudo_perplexity_with_a_tiny_bert(tmp_path, cfg):
 def embedding_run(tmp_path, n_clusters=4, per=50, dim=16, text=True):
     """Final shards plus per-shard .npz embeddings that also hold rows the filters dropped."""
     rng = np.random.default_rng(1)
-    centres = F._normalise(rng.normal(size=(n_clusters, dim)))
-    image = F._normalise(
+    centres = l2_normalise(rng.normal(size=(n_clusters, dim)))
+    image = l2_normalise(
         np.repeat(centres, per, axis=0) + 0.02 * rng.normal(size=(n_clusters * per, dim))
     )
-    txt = F._normalise(image + 0.8 * rng.normal(size=image.shape))
+    txt = l2_normalise(image + 0.8 * rng.normal(size=image.shape))
     uids = np.array([f"p{i:04d}" for i in range(len(image))])
     kept = np.arange(len(image)) % 5 != 0  # every fifth pair was dropped after embedding
     half = len(image) // 2
@@ -287,13 +307,11 @@ def embedding_run(tmp_path, n_clusters=4, per=50, dim=16, text=True):
             {"uid": uids[sl][kept[sl]].tolist(), "alt_text": ["中文"] * int(kept[sl].sum())}
         )
         shards += write_shards(tmp_path / "shards" / f"b{k}", [frame])
-        # Shard 0 as danqing.embed.write_embeddings stores it (`uids`), shard 1 with `uid`.
-        arrays = {"uids" if k == 0 else "uid": uids[sl], "image": image[sl].astype(np.float16)}
-        if text:
-            arrays["text"] = txt[sl].astype(np.float16)
         path = tmp_path / "emb" / f"b{k}.npz"
         path.parent.mkdir(parents=True, exist_ok=True)
-        np.savez(path, **arrays)
+        write_embeddings(
+            Embeddings(uids[sl].tolist(), image[sl], txt[sl] if text else None, "test"), path
+        )
         npz.append(str(path))
     return shards, npz, image[kept], txt[kept], uids[kept]
 
@@ -314,7 +332,7 @@ def test_fig6_clusters_only_the_final_images(tmp_path, cfg):
         "clusters": {"k": 10_000, "niter": 10, "min_points_per_cluster": 20},
         "compare": {"name": "Wukong", "parquet": str(other)},
     }
-    numbers = F.build_fig6(shards, npz, tmp_path / "f6.png", tmp_path / "f6.csv", c)
+    numbers = clusters.build_fig6(shards, npz, tmp_path / "f6.png", tmp_path / "f6.csv", c)
     assert numbers.equals(pl.read_csv(tmp_path / "f6.csv", schema=numbers.schema))
     for name in (cfg["name"], "Wukong"):
         sub = numbers.filter(pl.col("dataset") == name)
@@ -322,17 +340,17 @@ def test_fig6_clusters_only_the_final_images(tmp_path, cfg):
         assert sub["cluster_size"].sum() == len(image) == 160 and sub.height == 8
         assert sub["rank"].to_list() == list(range(1, 9))
         assert sub["cluster_size"].to_list() == sorted(sub["cluster_size"].to_list(), reverse=True)
-    sizes, k = F.cluster_sizes(image, 4, min_points_per_cluster=1)
+    sizes, k = clusters.cluster_sizes(image, 4, min_points_per_cluster=1)
     assert k == 4 and sizes.sum() == 160
 
 
 def test_fig7_similarity_histogram_matches_the_embeddings(tmp_path, cfg):
     shards, npz, image, txt, _ = embedding_run(tmp_path)
-    numbers = F.build_fig7(
+    numbers = similarity.build_fig7(
         shards, npz, tmp_path / "f7.png", tmp_path / "f7.csv", {**cfg, "similarity_bin_width": 0.05}
     )
     sims = np.einsum(
-        "ij,ij->i", F._normalise(image.astype(np.float16)), F._normalise(txt.astype(np.float16))
+        "ij,ij->i", l2_normalise(image.astype(np.float16)), l2_normalise(txt.astype(np.float16))
     )
     edges = np.append(numbers["bin_left"].to_numpy(), numbers["bin_right"][-1])
     expected, _ = np.histogram(sims, bins=edges)
@@ -342,8 +360,14 @@ def test_fig7_similarity_histogram_matches_the_embeddings(tmp_path, cfg):
 
 def test_fig7_without_a_text_tower_says_so(tmp_path, cfg):
     shards, npz, *_ = embedding_run(tmp_path, text=False)
-    result = F.run_or_note(
-        F.build_fig7, tmp_path / "f7.png", tmp_path / "f7.csv", "Fig. 7", shards, npz, cfg=cfg
+    result = plotting.run_or_note(
+        similarity.build_fig7,
+        tmp_path / "f7.png",
+        tmp_path / "f7.csv",
+        "Fig. 7",
+        shards,
+        npz,
+        cfg=cfg,
     )
     assert result is None
     assert "no text tower" in pl.read_csv(tmp_path / "f7.csv")["note"][0]
@@ -353,7 +377,7 @@ def test_fig7_without_a_text_tower_says_so(tmp_path, cfg):
     with_distance = write_shards(
         tmp_path / "d", [pl.DataFrame({"uid": list("abcd"), "alignment_distance": d})]
     )
-    numbers = F.build_fig7(
+    numbers = similarity.build_fig7(
         with_distance,
         [],
         tmp_path / "g.png",
@@ -376,7 +400,7 @@ def test_word_cloud_counts_match_the_words(tmp_path, cfg):
     )
     stop = tmp_path / "stop.txt"
     stop.write_text("的\n推荐\n", encoding="utf-8")
-    numbers = F.build_wordcloud(
+    numbers = wordcloud.build_wordcloud(
         paths,
         tmp_path / "w.png",
         tmp_path / "w.csv",
@@ -401,7 +425,9 @@ def test_top_domains_counts_and_shares(tmp_path, cfg):
         [pl.DataFrame({"domain": domains[:7]}), pl.DataFrame({"domain": domains[7:]})],
     )
     out = {k: tmp_path / f"t7.{k}" for k in ("csv", "md", "html")}
-    F.build_top_domains(paths, out["csv"], out["md"], out["html"], {**cfg, "top_domains": 3})
+    top_domains.build_top_domains(
+        paths, out["csv"], out["md"], out["html"], {**cfg, "top_domains": 3}
+    )
     table = pl.read_csv(out["csv"])
     assert table["source_domain"].to_list() == ["alicdn.com", "baidu.com", "wp.com"]
     assert table["total_count"].to_list() == [5, 3, 2]

@@ -195,7 +195,7 @@ def test_alignment_is_not_run_without_a_text_tower(tmp_path):
 
 
 def test_exact_dedup_keeps_the_first_of_each_set_of_identical_images(tmp_path):
-    from danqing.image_jobs import exact_clusters
+    from danqing.images.shard_jobs import exact_clusters
 
     digests = {"b1-s0": ["aa", "bb", "aa"], "b1-s1": ["cc", "aa", "bb"]}
     paths = []

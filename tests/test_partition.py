@@ -6,6 +6,7 @@ import pytest
 
 from danqing import partition as P
 from danqing.io import read_json
+from danqing.urls import domain_of
 
 
 def _record(i, **kw):
@@ -59,7 +60,12 @@ def test_normalise_checks_the_contract():
     assert P.normalise(_record(2, uid=42)).uid == "42"
     derived = P.normalise(_record(3, uid=None))
     assert derived.uid == P.derive_uid("https://img.alicdn.com/3.jpg", "商品图片 3")
-    assert P.normalise(_record(4, domain=None)).domain == "img.alicdn.com"
+    # `domain` means the registered domain whatever the input gives, as WARC ingestion writes it.
+    assert P.normalise(_record(4, domain=None)).domain == "alicdn.com"
+    assert P.normalise(_record(4, domain="IMG.Alicdn.com")).domain == "alicdn.com"
+    assert P.normalise(_record(4, domain=None)).domain == domain_of("https://img.alicdn.com/4.jpg")
+    tw = _record(5, url="https://pgw.udn.com.tw/a.jpg", domain=None)
+    assert P.normalise(tw).domain == "udn.com.tw"
     cases = {
         "missing_url": {"url": None},
         "invalid_url": {"url": "javascript:void(0)"},

@@ -4,10 +4,11 @@ import fasttext
 import pytest
 
 from danqing import config, webnoise
+from danqing.chinese_text import is_word, reference_entropy, segment
+from danqing.cnclip_unk import count_unk
 from danqing.evaluation import real_sets
 from danqing.filters import registry, source, text
 from danqing.steps import caption_steps
-from danqing.text import is_word, reference_entropy, segment
 from tests.conftest import pairs
 
 CFG = config.load()["filters"]
@@ -300,7 +301,7 @@ def test_text_entropy_definition_and_threshold():
     # -(0.6 log2 0.6) - 0.4 log2 0.4 over the tokens; unknown tokens add nothing.
     assert reference_entropy(["西湖", "风景", "未知"], freq, total) == pytest.approx(0.970951, 1e-5)
     assert reference_entropy(["西湖", "西湖"], freq, total) == pytest.approx(2 * 0.442179, 1e-5)
-    from danqing.text import character_frequencies
+    from danqing.chinese_text import character_frequencies
 
     assert character_frequencies({"西湖": 6, "湖水": 4}, 10) == ({"西": 6, "湖": 10, "水": 4}, 20)
     headline, code = "糖尿病足成非外伤截肢主因", "ws c2960 24tc s 640_535"
@@ -437,7 +438,7 @@ def test_cleaning_fast_path_is_exact():
 def test_lexicon_matching_form_fast_path_is_exact():
     import unicodedata
 
-    from danqing.text import _NOT_ALNUM, normalise_for_matching
+    from danqing.chinese_text import _NOT_ALNUM, normalise_for_matching
 
     for sample in _mixed_strings(30_000, seed=2):
         expected = _NOT_ALNUM.sub("", unicodedata.normalize("NFKC", sample).lower())
@@ -450,7 +451,7 @@ def test_unk_prefilter_and_stop_word_number_test_are_exact():
     tok = cnclip.tokenizer(None)
     samples = _mixed_strings(3_000, seed=3)[::7] + ["a" * 201, "中" + "x" * 250, "12.5%", "三"]
     expected = [sum(t == "[UNK]" for t in tok.tokenize(s)) for s in samples]
-    assert text.count_unk(samples) == expected
+    assert count_unk(samples) == expected
     words = ["12.5%", "3/4", "+86", "中文", "abc", "１２", "2026-11", "", "٣"]
     assert [w for w in words if text.is_content_word(w, frozenset())] == [
         w for w in words if not text._NUMBER.match(w)
@@ -458,7 +459,7 @@ def test_unk_prefilter_and_stop_word_number_test_are_exact():
 
 
 def test_per_caption_sums_equal_the_per_caption_loop():
-    from danqing.text import per_caption_sums, tagged_weight
+    from danqing.chinese_text import per_caption_sums, tagged_weight
 
     captions = [row["alt_text"] for row in csv.DictReader(COCO_CN.open(encoding="utf-8"))]
     spaced = [" ".join(segment(t)) for t in captions[:400]] + ["", None, "的 的 的", "猫"]

@@ -10,9 +10,15 @@ from datetime import UTC, datetime
 import polars as pl
 import pytest
 
-from danqing import warc
-from danqing.warc_write import capture, http_response, warcinfo, write_warc
+from danqing.ingest.archive import check_counts, extract_warc
+from danqing.ingest.charsets import decode_html, python_codecs
+from danqing.ingest.html_images import absolute_url, best_srcset_url, page_images, parse_srcset
+from danqing.ingest.pairs import PAIR_SCHEMA
+from danqing.ingest.reasons import SkipRecord
+from danqing.ingest.sources import batch_of_crawl, warc_locations, warc_sources
+from danqing.urls import registered_domain
 from tests.conftest import make_workdir, run_snakemake
+from tests.support.warc_write import capture, http_response, warcinfo, write_warc
 
 CRAWL = "CC-MAIN-2024-10"
 DATE = datetime(2024, 2, 21, 10, 11, 12, tzinfo=UTC)
@@ -269,15 +275,15 @@ EXPECTED_COUNTS = {
 
 
 def test_pairs_of_a_warc_file_are_extracted_exactly(main_warc):
-    frame, counts = warc.extract_warc(main_warc)
-    assert frame.schema == pl.Schema(warc.PAIR_SCHEMA)
+    frame, counts = extract_warc(main_warc)
+    assert frame.schema == pl.Schema(PAIR_SCHEMA)
     assert frame.to_dicts() == EXPECTED_ROWS
     assert counts == {**EXPECTED_COUNTS, "warc": main_warc}
 
 
 def test_counts_survive_a_json_round_trip_and_add_up(main_warc, tmp_path):
-    _, counts = warc.extract_warc(main_warc)
-    warc.check_counts(counts)
+    _, counts = extract_warc(main_warc)
+    check_counts(counts)
     assert json.loads(json.dumps(counts)) == counts
 
 
@@ -288,7 +294,7 @@ def test_corrupt_gzip_member_keeps_the_records_before_it(tmp_path):
         records,
         tail=b"\x1f\x8b\x08\x00" + b"\x00" * 6 + b"not deflate data" * 4,
     )
-    frame, counts = warc.extract_warc(str(path))
+    frame, counts = extract_warc(str(path))
     assert frame.height == 8
     assert counts["response_records"] == 1 and counts["records"] == 3
     assert len(counts["archive_errors"]) == 1
@@ -296,11 +302,11 @@ def test_corrupt_gzip_member_keeps_the_records_before_it(tmp_path):
     not_warc = tmp_path / "pairs.warc.gz"
     not_warc.write_bytes(gzip.compress(b"uid,url,alt_text\n"))
     with pytest.raises(ValueError, match="not a readable WARC file"):
-        warc.extract_warc(str(not_warc))
+        extract_warc(str(not_warc))
 
 
 def test_prefilter_batches_and_crawl_fallback(main_warc, tmp_path):
-    frame, counts = warc.extract_warc(
+    frame, counts = extract_warc(
         main_warc, batches={"b3": [CRAWL], "b4": ["CC-MAIN-2025-05"]}, prefilter_languages=["zho"]
     )
     assert frame["url"].to_list() == [r["url"] for r in EXPECTED_ROWS if "zho" in r["languages"]]
@@ -315,7 +321,7 @@ def test_prefilter_batches_and_crawl_fallback(main_warc, tmp_path):
     assert counts["pairs"] == counts["pairs_zho"] == 13
     # No crawl id in the path nor a warcinfo record: the configured fallback.
     bare = write_warc(tmp_path / "bare.warc.gz", capture(NEWS, page(NEWS_PAGE), languages="zho"))
-    frame, counts = warc.extract_warc(
+    frame, counts = extract_warc(
         str(bare), crawl="CC-MAIN-2025-05", batches={"b4": ["CC-MAIN-2025-05"]}
     )
     assert counts["crawl"] == "CC-MAIN-2025-05" and set(frame["batch"]) == {"b4"}
@@ -324,7 +330,7 @@ def test_prefilter_batches_and_crawl_fallback(main_warc, tmp_path):
     )
     # A crawl id in the path wins over the fallback.
     named = bare.rename(tmp_path / f"crawl-data-{CRAWL}-x.warc.gz")
-    assert warc.extract_warc(str(named), crawl="CC-MAIN-2025-05")[1]["crawl"] == CRAWL
+    assert extract_warc(str(named), crawl="CC-MAIN-2025-05")[1]["crawl"] == CRAWL
 
 
 @pytest.mark.parametrize(
@@ -341,7 +347,7 @@ def test_prefilter_batches_and_crawl_fallback(main_warc, tmp_path):
 )
 def test_charsets_decode_to_the_right_unicode(text, charset, http_charset):
     html = f"<html><body><p>{text}</p></body></html>"
-    decoded, _ = warc.decode_html(html.encode(charset), http_charset)
+    decoded, _ = decode_html(html.encode(charset), http_charset)
     assert decoded == html
 
 
@@ -351,28 +357,28 @@ def test_charset_order_is_the_browsers():
     head = '<html><head><meta charset="{}"></head><body><p>{}</p></body></html>'
     page = head.format("gbk", "北京：今日天气晴")
     for server_default in ("ISO-8859-1", "windows-1252", "latin1"):
-        assert warc.decode_html(page.encode("gbk"), server_default) == (page, "gb18030")
+        assert decode_html(page.encode("gbk"), server_default) == (page, "gb18030")
     # A single-byte page that says so in both places stays single-byte.
     latin = head.format("iso-8859-1", "Café crème")
-    assert warc.decode_html(latin.encode("latin-1"), "ISO-8859-1") == (latin, "cp1252")
+    assert decode_html(latin.encode("latin-1"), "ISO-8859-1") == (latin, "cp1252")
     big5 = head.format("big5", "活動時間‧週一～週五 售價￥100")
-    assert warc.decode_html(big5.encode("cp950"), "big5") == (big5, "cp950")
+    assert decode_html(big5.encode("cp950"), "big5") == (big5, "cp950")
     hkscs = head.format("big5", "香港字：𨋢（升降機）")
-    assert warc.decode_html(hkscs.encode("big5hkscs"), "big5") == (hkscs, "big5hkscs")
+    assert decode_html(hkscs.encode("big5hkscs"), "big5") == (hkscs, "big5hkscs")
     euro = head.format("gbk", "售价 100 ").encode("gbk").replace(b"100 ", b"100 \x80")
-    assert warc.decode_html(euro, "gbk")[0] == head.format("gbk", "售价 100 €")
-    assert warc.python_codecs("big5") == ("cp950", "big5hkscs")
+    assert decode_html(euro, "gbk")[0] == head.format("gbk", "售价 100 €")
+    assert python_codecs("big5") == ("cp950", "big5hkscs")
 
 
 def test_undecodable_payload_is_refused():
-    with pytest.raises(warc.SkipRecord, match="undecodable"):
-        warc.decode_html(bytes(range(0x80, 0x100)) * 4, "utf-8")
+    with pytest.raises(SkipRecord, match="undecodable"):
+        decode_html(bytes(range(0x80, 0x100)) * 4, "utf-8")
 
 
 def test_urls_are_resolved_and_normalised_as_browsers_do():
     base = "https://news.example.cn/a//b/page.html"
     same = {
-        warc.absolute_url(u, base)[0]
+        absolute_url(u, base)[0]
         for u in (
             "HTTP://Img.Example.CN:80/图片/猫 1.jpg",
             "http://img.example.cn/%E5%9B%BE%E7%89%87/%E7%8C%AB%201.jpg",
@@ -381,37 +387,38 @@ def test_urls_are_resolved_and_normalised_as_browsers_do():
     }
     assert same == {"http://img.example.cn/%E5%9B%BE%E7%89%87/%E7%8C%AB%201.jpg"}
     # `//` in the base path is kept (urljoin collapses it), a backslash is a slash
-    assert warc.absolute_url("c.jpg", base)[0] == "https://news.example.cn/a//b/c.jpg"
-    assert warc.absolute_url("img\\d.jpg", base)[0] == "https://news.example.cn/a//b/img/d.jpg"
-    assert (
-        warc.absolute_url("http://例子.中国/e.jpg", base)[0]
-        == "http://xn--fsqu00a.xn--fiqs8s/e.jpg"
-    )
-    assert warc.absolute_url("https://a.cn:8443/f.jpg", base)[0] == "https://a.cn:8443/f.jpg"
-    assert warc.absolute_url("javascript:void(0)", base) == (None, "invalid_url")
-    assert warc.absolute_url("http://a b.cn/x.jpg", base) == (None, "invalid_url")
+    assert absolute_url("c.jpg", base)[0] == "https://news.example.cn/a//b/c.jpg"
+    assert absolute_url("img\\d.jpg", base)[0] == "https://news.example.cn/a//b/img/d.jpg"
+    assert absolute_url("http://例子.中国/e.jpg", base)[0] == "http://xn--fsqu00a.xn--fiqs8s/e.jpg"
+    assert absolute_url("https://a.cn:8443/f.jpg", base)[0] == "https://a.cn:8443/f.jpg"
+    assert absolute_url("javascript:void(0)", base) == (None, "invalid_url")
+    assert absolute_url("http://a b.cn/x.jpg", base) == (None, "invalid_url")
 
 
 def test_url_resolution_and_srcset():
     base = "https://example.cn/a/b.html"
-    assert warc.absolute_url(" ../c.jpg\n", base) == ("https://example.cn/c.jpg", None)
-    assert warc.absolute_url("//cdn.example.cn/x.png#y", base) == (
+    assert absolute_url(" ../c.jpg\n", base) == ("https://example.cn/c.jpg", None)
+    assert absolute_url("//cdn.example.cn/x.png#y", base) == (
         "https://cdn.example.cn/x.png",
         None,
     )
-    assert warc.absolute_url("DATA:image/png;base64,AA==", base) == (None, "data_uri")
-    assert warc.absolute_url("mailto:a@b.cn", base) == (None, "invalid_url")
-    assert warc.absolute_url("http://[bad/x.jpg", base) == (None, "invalid_url")
-    assert warc.absolute_url("   ", base) == (None, "no_src")
-    assert warc.parse_srcset("data:image/gif;base64,R0l,GOD 1x, /a.jpg 2x,/b.jpg") == [
+    assert absolute_url("DATA:image/png;base64,AA==", base) == (None, "data_uri")
+    assert absolute_url("mailto:a@b.cn", base) == (None, "invalid_url")
+    assert absolute_url("http://[bad/x.jpg", base) == (None, "invalid_url")
+    assert absolute_url("   ", base) == (None, "no_src")
+    assert parse_srcset("data:image/gif;base64,R0l,GOD 1x, /a.jpg 2x,/b.jpg") == [
         ("data:image/gif;base64,R0l,GOD", "1x"),
         ("/a.jpg", "2x"),
         ("/b.jpg", ""),
     ]
-    assert warc.best_srcset_url("/s.jpg 480w, /l.jpg 1200w, /m.jpg 800w") == "/l.jpg"
-    assert warc.registered_domain("img.alicdn.com") == "alicdn.com"
-    assert warc.registered_domain("udn.com.tw") == "udn.com.tw"
-    assert warc.registered_domain("127.0.0.1") == "127.0.0.1"
+    assert best_srcset_url("/s.jpg 480w, /l.jpg 1200w, /m.jpg 800w") == "/l.jpg"
+    assert registered_domain("img.alicdn.com") == "alicdn.com"
+    assert registered_domain("udn.com.tw") == "udn.com.tw"
+    assert registered_domain("127.0.0.1") == "127.0.0.1"
+    # The Public Suffix List's default rule `*`: an unlisted top-level label is a public suffix.
+    assert registered_domain("cdn.spam-pic.example") == "spam-pic.example"
+    assert registered_domain("localhost") == "localhost"
+    assert registered_domain("2001:db8::1") == "2001:db8::1"
 
 
 def test_warc_list_from_paths_and_a_paths_file(tmp_path):
@@ -427,16 +434,16 @@ def test_warc_list_from_paths_and_a_paths_file(tmp_path):
         "base_url": "https://data.commoncrawl.org",
         "max_files": 3,
     }
-    assert warc.warc_sources(cfg) == {
+    assert warc_sources(cfg) == {
         "a-" + hashlib.sha1(b"/data/x/a.warc.gz").hexdigest()[:8]: "/data/x/a.warc.gz",
         "a-" + hashlib.sha1(b"/data/y/a.warc.gz").hexdigest()[:8]: "/data/y/a.warc.gz",
         "CC-MAIN-1-00000": f"https://data.commoncrawl.org/crawl-data/{CRAWL}/segments/1/warc/"
         "CC-MAIN-1-00000.warc.gz",
     }
     with pytest.raises(ValueError, match="listed twice"):
-        warc.warc_locations({"paths": ["a.warc.gz", "a.warc.gz"]})
+        warc_locations({"paths": ["a.warc.gz", "a.warc.gz"]})
     with pytest.raises(ValueError, match="b1 and b2"):
-        warc.batch_of_crawl({"b1": [CRAWL], "b2": [CRAWL]})
+        batch_of_crawl({"b1": [CRAWL], "b2": [CRAWL]})
 
 
 @pytest.mark.e2e
@@ -532,20 +539,20 @@ class _WarcServer:
 def test_a_warc_url_is_streamed_and_a_cut_transfer_fails(main_warc):
     data = open(main_warc, "rb").read()  # noqa: SIM115
     with _WarcServer(data) as server:
-        frame, counts = warc.extract_warc(server.url, allowed_networks=["127.0.0.1/32"])
+        frame, counts = extract_warc(server.url, allowed_networks=["127.0.0.1/32"])
     assert frame.to_dicts() == EXPECTED_ROWS
     assert counts["records"] == EXPECTED_COUNTS["records"]
     with (
         _WarcServer(data, cut=len(data) // 2) as server,
         pytest.raises(OSError, match="answered 200 to a Range request: it cannot be resumed"),
     ):
-        warc.extract_warc(server.url, allowed_networks=["127.0.0.1/32"])
+        extract_warc(server.url, allowed_networks=["127.0.0.1/32"])
 
 
 def test_a_warc_url_on_a_loopback_address_is_refused_unless_allowed(main_warc):
     data = open(main_warc, "rb").read()  # noqa: SIM115
     with _WarcServer(data) as server, pytest.raises(OSError, match=r"refused address 127\.0\.0\.1"):
-        warc.extract_warc(server.url)
+        extract_warc(server.url)
     assert server.hits == 0
 
 
@@ -560,7 +567,7 @@ def test_the_lazy_attribute_wins_over_whatever_src_holds_until_the_script_runs()
         '<img src="/img/loading.gif" data-url="/real/5.jpg" alt="只有 data-url">'
         "</body></html>"
     )
-    got = [(url, alt) for url, alt, _ in warc.page_images(html, page_url)]
+    got = [(url, alt) for url, alt, _ in page_images(html, page_url)]
     assert got == [
         ("http://news.example.cn/real/1.jpg", "真实图片一"),
         ("http://news.example.cn/real/2.jpg", "真实图片二"),
@@ -579,9 +586,9 @@ def test_a_corrupt_member_in_the_middle_loses_only_its_record(tmp_path):
         bad[i] ^= 0xFF
     path = tmp_path / "damaged.warc.gz"
     path.write_bytes(b"".join(members[:damaged]) + bytes(bad) + b"".join(members[damaged + 1 :]))
-    frame, counts = warc.extract_warc(str(path))
+    frame, counts = extract_warc(str(path))
     intact = write_warc(tmp_path / "intact.warc.gz", records[:damaged] + records[damaged + 1 :])
-    expected, expected_counts = warc.extract_warc(str(intact))
+    expected, expected_counts = extract_warc(str(intact))
     assert frame.to_dicts() == expected.to_dicts() and frame.height > 0
     assert counts["records"] == expected_counts["records"] == len(records) - 1
     assert (counts["resyncs"], counts["lost_bytes"]) == (1, len(bad))
@@ -595,7 +602,7 @@ def test_a_cut_warc_transfer_is_resumed_by_range(main_warc):
     path = f"/crawl-data/{CRAWL}/x.warc.gz"
     server = RangeServer({path: data}, cut_requests={1})
     try:
-        frame, counts = warc.extract_warc(
+        frame, counts = extract_warc(
             server.url.rstrip("/") + path, allowed_networks=["127.0.0.1/32"]
         )
     finally:

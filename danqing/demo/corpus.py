@@ -18,6 +18,7 @@ from pathlib import Path
 import polars as pl
 
 from danqing.demo import vocab as V
+from danqing.urls import registered_domain
 
 CRAWLS_BY_BATCH = {
     "b1": ["CC-MAIN-2024-10", "CC-MAIN-2024-18"],
@@ -334,7 +335,7 @@ def generate(rows: int, seed: int, port: int = 8765) -> list[DemoRow]:
             path = f"{image_case}/{key}.jpg"
         url = f"http://127.0.0.1:{port}/{image_host}/{path}"
         page_url = f"https://{page_host}/{topic}/{rng.randrange(10**6, 10**7)}.html"
-        domain = _registered_domain(image_host)
+        domain = registered_domain(image_host)
         uid = f"dq{seed % 1000:03d}{index:07d}"
         out.append(
             DemoRow(
@@ -354,18 +355,6 @@ def generate(rows: int, seed: int, port: int = 8765) -> list[DemoRow]:
             )
         )
     return out
-
-
-def _registered_domain(host: str) -> str:
-    """Last two labels, or three under a two-letter country second level (`udn.com.tw`)."""
-    labels = host.split(".")
-    if (
-        len(labels) >= 3
-        and labels[-2] in ("com", "net", "org", "gov", "edu")
-        and len(labels[-1]) == 2
-    ):
-        return ".".join(labels[-3:])
-    return ".".join(labels[-2:])
 
 
 def malformed_lines(rng: random.Random, count: int, port: int) -> list[tuple[bytes, str]]:

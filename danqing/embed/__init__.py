@@ -21,6 +21,7 @@ import numpy as np
 import polars as pl
 
 from danqing.io import atomic_path
+from danqing.vectors import l2_normalise
 
 MODELS = ("chinese-clip", "efficientnet-lite0")
 
@@ -155,10 +156,7 @@ def alignment_distance(image: np.ndarray, text: np.ndarray) -> np.ndarray:
     For unit vectors ||a - b|| = sqrt(2 - 2 cos(a, b)); rows are renormalised in float32 first
     (float16 storage loses ~1e-3 of the norm).
     """
-    a = np.asarray(image, dtype=np.float32)
-    b = np.asarray(text, dtype=np.float32)
-    a = a / np.maximum(np.linalg.norm(a, axis=1, keepdims=True), 1e-12)
-    b = b / np.maximum(np.linalg.norm(b, axis=1, keepdims=True), 1e-12)
+    a, b = l2_normalise(image), l2_normalise(text)
     cos = np.clip((a * b).sum(axis=1), -1.0, 1.0)
     return np.sqrt(np.maximum(2.0 - 2.0 * cos, 0.0))
 

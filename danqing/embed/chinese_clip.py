@@ -30,7 +30,8 @@ import numpy as np
 import torch
 
 from danqing import cnclip
-from danqing.embed.preprocess import clip_batch, l2_normalise
+from danqing.embed.preprocess import clip_batch
+from danqing.vectors import l2_normalise
 
 CONTEXT_LENGTH = 52
 # cn_clip.clip.utils._MODEL_INFO: the text tower each released vision tower was trained with.

@@ -52,7 +52,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from danqing.embed.preprocess import l2_normalise, squash_rgb
+from danqing.embed.preprocess import squash_rgb
+from danqing.vectors import l2_normalise
 from danqing.wheels import wheel_file
 
 # (expand ratio, kernel, stride of the first block, in channels, out channels, repeats)

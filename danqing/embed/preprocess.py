@@ -44,10 +44,3 @@ def clip_pixels(data: bytes, size: int) -> np.ndarray:
 
 def clip_batch(images: Sequence[bytes], size: int) -> np.ndarray:
     return np.ascontiguousarray(np.stack([clip_pixels(data, size) for data in images]))
-
-
-def l2_normalise(vectors: np.ndarray) -> np.ndarray:
-    """Rows scaled to unit L2 norm (float32); an all-zero row stays zero."""
-    vectors = np.asarray(vectors, dtype=np.float32)
-    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
-    return vectors / np.maximum(norms, 1e-12)

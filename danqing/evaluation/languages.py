@@ -69,8 +69,8 @@ def confusion(items: list[tuple[str, str]], min_confidence: float) -> pl.DataFra
     """Per source language: rows, share kept as Chinese under the new reading and under lid.176
     P(zh) alone (the old reading), and the top lid.176 labels of the old reading's verdicts."""
     from danqing import safety
+    from danqing.chinese_text import segment
     from danqing.filters.text import chinese_scores, lid176_path
-    from danqing.text import segment
 
     texts = [t for _, t in items]
     spaced = [" ".join(segment(t)) for t in texts]

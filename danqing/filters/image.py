@@ -190,7 +190,7 @@ def _apply_dedup(
 
 def exact_dedup(df: pl.DataFrame, cfg: dict, clusters=None) -> StepResult:
     """Drops all but one row of each set of identical stored images (same sha256) of the batch
-    (decided by danqing.image_jobs.exact_clusters); value = the kept row's uid."""
+    (decided by danqing.images.shard_jobs.exact_clusters); value = the kept row's uid."""
     return _apply_dedup(df, "exact_dedup", clusters, "exact", reason="identical_image")
 
 

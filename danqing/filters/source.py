@@ -15,8 +15,9 @@ from danqing.boilerplate import (
     is_site_name,
     load_url_patterns,
 )
+from danqing.chinese_text import load_word_set, read_word_list, segment
 from danqing.filters import StepResult, verdicts
-from danqing.text import load_word_set, read_word_list, segment
+from danqing.urls import hosts
 
 _TAG_SPLIT = re.compile(r"[\s,;|]+")
 
@@ -82,23 +83,18 @@ def source_reliability(df: pl.DataFrame, cfg: dict) -> StepResult:
     whose URL path says they are page furniture (logos, icons, avatars, emoticons)."""
     blacklist = load_blacklist(str(cfg["blacklist"]))
     # Hosts repeat across a shard: judge each distinct host once.
-    host_re = r"^[a-zA-Z][a-zA-Z0-9+.-]*://(?:[^@/?#]*@)?(\[[^\]]*\]|[^:/?#]*)"
     columns = {
         "domain": df["domain"].cast(pl.String).fill_null("").str.to_lowercase(),
-        "image": df["url"].cast(pl.String).str.extract(host_re).fill_null("").str.to_lowercase(),
-        "page": df["page_url"]
-        .cast(pl.String)
-        .str.extract(host_re)
-        .fill_null("")
-        .str.to_lowercase(),
+        "image": hosts(df["url"]),
+        "page": hosts(df["page_url"]),
     }
     reasons: list[str | None] = [None] * df.height
     values: list[str | None] = [None] * df.height
-    for where, hosts in columns.items():
-        listed = {h for h in hosts.unique().to_list() if h and blacklisted(h, blacklist)}
+    for where, column in columns.items():
+        listed = {h for h in column.unique().to_list() if h and blacklisted(h, blacklist)}
         if not listed:
             continue
-        for i, host in enumerate(hosts.to_list()):
+        for i, host in enumerate(column.to_list()):
             if reasons[i] is None and host in listed:
                 reasons[i], values[i] = "blacklisted_domain", f"{where}:{host}"
     if cfg["non_content_images"]:

@@ -16,7 +16,15 @@ from collections.abc import Sequence
 import numpy as np
 import polars as pl
 
-from danqing.report.figures import OURS_COLOUR, FigureDataMissing, _normalise, _pyplot, _save
+from danqing.report.figures.plotting import (
+    OURS_COLOUR,
+    FigureDataMissing,
+    pyplot,
+    save_figure,
+    write_csv,
+)
+from danqing.report.figures.sampling import load_embeddings, sample_frame
+from danqing.vectors import l2_normalise
 
 
 def lsa_embeddings(
@@ -28,7 +36,7 @@ def lsa_embeddings(
 
     tfidf = TfidfVectorizer(analyzer=lambda words: words, min_df=1).fit_transform(word_lists)
     dims = max(2, min(dims, tfidf.shape[1] - 1, tfidf.shape[0] - 1))
-    return _normalise(TruncatedSVD(n_components=dims, random_state=seed).fit_transform(tfidf))
+    return l2_normalise(TruncatedSVD(n_components=dims, random_state=seed).fit_transform(tfidf))
 
 
 def class_tfidf(
@@ -122,7 +130,7 @@ def topic_model(
 
 
 def plot_topics(table: pl.DataFrame, out, top: int = 15, notes: Sequence[str] = ()) -> None:
-    plt = _pyplot()
+    plt = pyplot()
     shown = table.filter(pl.col("topic") >= 0).head(top)
     fig, ax = plt.subplots(figsize=(10, 0.45 * max(shown.height, 2) + 1.5))
     labels = [
@@ -138,13 +146,12 @@ def plot_topics(table: pl.DataFrame, out, top: int = 15, notes: Sequence[str] = 
         f"主题 Topics (UMAP + HDBSCAN + c-TF-IDF, Sec. 3.3): {table.filter(pl.col('topic') >= 0).height} "
         f"topics, {noise:,} outliers of {table['size'].sum():,}"
     )
-    _save(fig, out, notes)
+    save_figure(fig, out, notes)
 
 
 def build_topics(shards, npz_paths, png, csv, cfg, stop_lists: Sequence[str] = ()) -> pl.DataFrame:
     """The optional `topics` target: topics of a sample of the final captions."""
-    from danqing.report.figures import load_embeddings, sample_frame, write_csv
-    from danqing.text import read_word_list, words_of
+    from danqing.chinese_text import read_word_list, words_of
 
     tcfg = cfg["topics"]
     sample = sample_frame(shards, ["uid", "alt_text", "words"], tcfg["sample_rows"], cfg["seed"])

@@ -30,7 +30,7 @@ from pathlib import Path
 
 import polars as pl
 
-log = logging.getLogger("danqing.cc_index")
+log = logging.getLogger("danqing.ingest.cc_index")
 
 INDEX_COLUMNS = (
     "url",
@@ -165,9 +165,9 @@ def crawl_index_paths(crawl: str, base_url: str, allowed_networks=()) -> list[st
     robots.txt or diagnostic captures), from the listing Common Crawl publishes with each crawl,
     `crawl-data/<crawl>/cc-index-table.paths.gz` under `base_url`; fetched once (through the
     address policy) and cached in results/cc_index/."""
+    from danqing.ingest.sources import read_paths_file
     from danqing.io import atomic_path
     from danqing.safe_http import AddressPolicy, ResponseLimits, guarded_opener
-    from danqing.warc import read_paths_file
 
     cache = CRAWL_LISTINGS / f"{crawl}.cc-index-table.paths.gz"
     if not cache.is_file():
@@ -197,7 +197,7 @@ def index_locations(cfg: dict | None, allowed_networks=()) -> list[str]:
     """The configured index files: `index.paths`, the lines of `index.paths_file` (a crawl's
     `cc-index-table.paths.gz`) and the subset=warc files of each of `index.crawls`, the last two
     joined to `warc.base_url`."""
-    from danqing.warc import DEFAULT_BASE_URL, is_url, read_paths_file
+    from danqing.ingest.sources import DEFAULT_BASE_URL, is_url, read_paths_file
 
     index = (cfg or {}).get("index") or {}
     base = (cfg or {}).get("base_url") or DEFAULT_BASE_URL
@@ -219,11 +219,11 @@ def index_locations(cfg: dict | None, allowed_networks=()) -> list[str]:
 
 def index_sources(cfg: dict | None, allowed_networks=()) -> dict[str, str]:
     """{job name: index location}, names unique (a hash of the location where stems repeat)."""
-    from danqing.warc import _stem
+    from danqing.ingest.sources import location_stem
 
     names: dict[str, str] = {}
     for location in index_locations(cfg, allowed_networks):
-        stem = _stem(location).removesuffix(".parquet")
+        stem = location_stem(location).removesuffix(".parquet")
         if stem in names:
             stem = f"{stem}-{hashlib.sha1(location.encode()).hexdigest()[:8]}"
         names[stem] = location
@@ -253,7 +253,7 @@ def select_records(
     rows read. Only the columns needed are read (by range, for a remote file)."""
     import pyarrow.parquet as pq
 
-    from danqing.warc import is_url
+    from danqing.ingest.sources import is_url
 
     source = RemoteFile(location, reader or RangeReader()) if is_url(location) else location
     parquet = pq.ParquetFile(source)
@@ -285,7 +285,9 @@ def select_records(
 def _extract_chunk(
     records: pl.DataFrame, base_url: str, reader: RangeReader, crawl, batches, languages
 ) -> tuple[pl.DataFrame, dict]:
-    from danqing.warc import WarcExtraction, crawl_of_location, iter_records
+    from danqing.ingest.archive import WarcExtraction
+    from danqing.ingest.records import iter_records
+    from danqing.ingest.sources import crawl_of_location
 
     extraction = WarcExtraction(crawl, batches, languages)
     lost: list[str] = []
@@ -322,7 +324,7 @@ def _extract_chunk(
 
 def _total(records: list[dict]) -> dict:
     """One job's counts from its chunks' (numbers and reason tables summed, errors listed)."""
-    from danqing.warc import add_counts
+    from danqing.ingest.collection import add_counts
 
     total: dict = {"archive_errors": [], "crawl": None, "batch": None}
     for record in records:
@@ -393,7 +395,7 @@ def extract_index(
         write_json(counts, counts_path)
         frames.append(frame)
         records.append(counts)
-    from danqing.warc import PAIR_SCHEMA
+    from danqing.ingest.pairs import PAIR_SCHEMA
 
     pairs = pl.concat(frames) if frames else pl.DataFrame(schema=PAIR_SCHEMA)
     counts = _total(records)

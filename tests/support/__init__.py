@@ -1,0 +1,1 @@
+"""Test support: builders of inputs the tests and benchmarks need (WARC files)."""
