@@ -27,20 +27,21 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from danqing.io import DROP_SCHEMA, write_json, write_parquet
+from danqing.rows import schema
 from danqing.urls import registered_domain
 
-SHARD_SCHEMA = {
-    "uid": pl.String,
-    "url": pl.String,
-    "alt_text": pl.String,
-    "alt_text_raw": pl.String,
-    "page_url": pl.String,
-    "page_title": pl.String,
-    "domain": pl.String,
-    "languages": pl.String,
-    "crawl": pl.String,
-    "batch": pl.String,
-}
+SHARD_SCHEMA = schema(
+    "uid",
+    "url",
+    "alt_text",
+    "alt_text_raw",
+    "page_url",
+    "page_title",
+    "domain",
+    "languages",
+    "crawl",
+    "batch",
+)
 STRING_FIELDS = ("url", "alt_text", "page_url", "page_title", "domain", "crawl")
 BATCH_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 _SPACES = re.compile(r"\s+")

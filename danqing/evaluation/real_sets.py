@@ -13,9 +13,12 @@ import csv
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import urljoin
 
 import polars as pl
+
+from danqing.rows import schema
+from danqing.urls import domain_of
 
 ROOT = Path(__file__).resolve().parents[2]
 LABELS = ROOT / "evaluation" / "labels"
@@ -150,7 +153,6 @@ def load(name: str) -> pl.DataFrame:
             label, source = (audit[uid], None), "audit"
         url, page_url, title = where if where else (NO_URL.format(uid=uid), None, None)
         url = _resolve(url, page_url)
-        host = urlsplit(url).hostname if url.startswith("http") else None
         records.append(
             {
                 "uid": uid,
@@ -158,7 +160,7 @@ def load(name: str) -> pl.DataFrame:
                 "alt_text": text,
                 "page_url": page_url,
                 "page_title": title,
-                "domain": host,
+                "domain": domain_of(url) or None,
                 "languages": "zho",
                 "label": label[0] if label else None,
                 "noise": label[1] if label else None,
@@ -169,13 +171,7 @@ def load(name: str) -> pl.DataFrame:
     return pl.DataFrame(
         records,
         schema={
-            "uid": pl.String,
-            "url": pl.String,
-            "alt_text": pl.String,
-            "page_url": pl.String,
-            "page_title": pl.String,
-            "domain": pl.String,
-            "languages": pl.String,
+            **schema("uid", "url", "alt_text", "page_url", "page_title", "domain", "languages"),
             "label": pl.String,
             "noise": pl.String,
             "label_source": pl.String,

@@ -8,18 +8,20 @@ from collections.abc import Iterable
 
 import polars as pl
 
-PAIR_SCHEMA = {
-    "uid": pl.String,
-    "url": pl.String,
-    "alt_text": pl.String,
-    "page_url": pl.String,
-    "page_title": pl.String,
-    "domain": pl.String,
-    "languages": pl.String,
-    "crawl": pl.String,
-    "batch": pl.String,
-    "record_date": pl.Datetime("us", "UTC"),
-}
+from danqing.rows import schema
+
+PAIR_SCHEMA = schema(
+    "uid",
+    "url",
+    "alt_text",
+    "page_url",
+    "page_title",
+    "domain",
+    "languages",
+    "crawl",
+    "batch",
+    "record_date",
+)
 _TAG_SPLIT = re.compile(r"[\s,;|]+")
 
 
