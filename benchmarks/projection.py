@@ -98,7 +98,10 @@ def memory_table(res: dict, shard: int) -> list[dict]:
 
 def projection(res: dict) -> dict:
     """Core-hours (and GPU-hours) per stage at Table 6's input rows, from measured rates."""
-    from danqing.steps import PAPER_COLLECTED, STEPS
+    from danqing.steps import PAPER_COLLECTED, STEPS, steps_reading
+
+    # The image-metrics job decodes each image once for every step that reads its table.
+    metric_steps = steps_reading("image_metrics")
 
     inputs, previous = {}, PAPER_COLLECTED
     for step in STEPS:
@@ -142,15 +145,15 @@ def projection(res: dict) -> dict:
                 d["stage_steady_per_s"] / d["processes"],
                 "img2dataset per process core, steady, local server (network-bound in reality)",
             )
-        elif step.name == "image_geometry":
+        elif step.name == metric_steps[0]:
             add(
                 "image metrics (decode once)",
                 step.name,
                 inputs[step.name],
                 res["image_metrics"]["stage_per_s"],
-                "feeds image_geometry, low_textual_images, blurry_images, image_entropy",
+                f"feeds {', '.join(metric_steps)}",
             )
-        elif step.name in ("low_textual_images", "blurry_images", "image_entropy"):
+        elif step.name in metric_steps:
             add(
                 step.name,
                 step.name,

@@ -27,7 +27,23 @@ def validate(config: dict, schema_path: str | Path = SCHEMA) -> dict:
             where = ".".join(str(p) for p in err.absolute_path) or "(top level)"
             lines.append(f"config key {where}: {err.message}")
         raise ConfigError("invalid configuration:\n  " + "\n  ".join(lines))
+    unknown = unknown_steps(config)
+    if unknown:
+        raise ConfigError("invalid configuration:\n  " + "\n  ".join(unknown))
     return config
+
+
+def unknown_steps(config: dict) -> list[str]:
+    """A line for each entry of `steps` that is not a step of danqing/steps.py (the schema does
+    not list them: the Step rows are their one declaration)."""
+    from danqing.steps import step_names
+
+    known = step_names()
+    return [
+        f"config key steps.{i}: {name!r} is not a step (known: {', '.join(known)})"
+        for i, name in enumerate(config.get("steps") or [])
+        if name not in known
+    ]
 
 
 def _fill_defaults(validator, properties, instance, schema):

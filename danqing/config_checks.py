@@ -16,6 +16,7 @@ import math
 from collections.abc import Iterator
 from pathlib import Path
 
+from danqing.config import unknown_steps
 from danqing.steps import embedding_steps
 
 # step -> config keys under filters.<step> that name a file (a list of files for `lists`-like
@@ -54,6 +55,7 @@ def problems(config: dict, root: str | Path = ".") -> list[str]:
         for where, value in _numbers(config, "")
         if not math.isfinite(value)
     ]
+    found += unknown_steps(config)
     filters = config.get("filters", {})
     steps = set(config.get("steps", []))
     length = filters.get("text_constraints", {})

@@ -70,7 +70,6 @@ def test_a_new_step_needs_only_its_function_step_row_and_config(tmp_path):
         (copy / "danqing/filters/source.py").read_text() + FUNCTION
     )
     edit(copy / "danqing/steps.py", '    Step(\n        "text_safety",', STEP_ROW)
-    edit(copy / "config/schema.yaml", "        - language_control\n", f"        - {NEW}\n", True)
     edit(copy / "config/schema.yaml", "      text_safety:\n", SCHEMA_ENTRY)
     edit(copy / "config/config.yaml", "  - language_control\n", f"  - {NEW}\n", True)
     rows = [

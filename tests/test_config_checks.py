@@ -67,3 +67,15 @@ def test_snakemake_stops_before_any_job(tmp_path):
     proc = run_snakemake(workdir, "-n", check=False)
     assert proc.returncode != 0
     assert "min_words 70 > max_words 60" in proc.stdout + proc.stderr
+
+
+def test_an_unknown_step_is_named_with_the_known_ones():
+    # The schema does not list the step names (the Step rows do): Snakemake's own validation
+    # passes such a config, and the start-up check names the entry.
+    cfg = with_steps()
+    cfg["steps"] = [*cfg["steps"], "not_a_step"]
+    found = config_checks.problems(cfg, ROOT)
+    position = len(cfg["steps"]) - 1
+    assert f"config key steps.{position}: 'not_a_step' is not a step (known: language_control," in (
+        "\n".join(found)
+    )
