@@ -13,6 +13,7 @@ import pytest
 from danqing.ingest import cc_index
 from danqing.ingest.archive import extract_warc
 from danqing.ingest.payloads import cld2_languages
+from danqing.retries import Retries
 from tests.support.warc_write import write_warc
 from tests.test_warc import CRAWL, main_records
 
@@ -367,3 +368,14 @@ def test_a_sql_condition_narrows_the_selection_and_bad_sql_is_a_config_error(cra
         cc_index.select_records(location, ["zho"], cc_index.HTML_MIME, where="url_host_tld = 'cn'")
     bad = {"warc": {"index": {"where": "fetch_status = = 200"}}}
     assert any("warc.index.where" in p for p in problems(bad))
+
+
+def test_retries_back_off_exponentially_and_stop_at_the_limit(monkeypatch):
+    waits = []
+    monkeypatch.setattr("danqing.retries.time.sleep", waits.append)
+    retries = Retries(3, 0.5)
+    while retries.left:
+        retries.wait()
+    assert waits == [0.5, 1.0, 2.0] and retries.used == 3
+    with pytest.raises(RuntimeError, match="all 3 retries are used"):
+        retries.wait()

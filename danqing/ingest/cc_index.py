@@ -30,6 +30,8 @@ from pathlib import Path
 
 import polars as pl
 
+from danqing.retries import Retries
+
 log = logging.getLogger("danqing.ingest.cc_index")
 
 INDEX_COLUMNS = (
@@ -74,7 +76,7 @@ class RangeReader:
     def read(self, url: str, start: int, length: int) -> bytes:
         """`length` bytes of `url` from `start`; a cut transfer resumes where it stopped."""
         data = bytearray()
-        attempt = 0
+        retries = Retries(self.retries, self.backoff)
         while len(data) < length:
             first = start + len(data)
             last = start + length - 1
@@ -91,27 +93,26 @@ class RangeReader:
                         )
                     chunk = response.read(last - first + 1)
             except urllib.error.HTTPError as err:
-                if err.code not in RETRY_STATUS or attempt >= self.retries:
+                if err.code not in RETRY_STATUS or not retries.left:
                     raise OSError(f"{url}: range {first}-{last}: HTTP {err.code}") from err
                 chunk = b""
             except OSError as err:
-                if "refused" in str(err) or attempt >= self.retries:
+                if "refused" in str(err) or not retries.left:
                     raise OSError(
-                        f"{url}: range {first}-{last} failed after {attempt + 1} attempt(s), "
+                        f"{url}: range {first}-{last} failed after {retries.used + 1} attempt(s), "
                         f"{len(data)} of {length} bytes read: {err}"
                     ) from err
                 chunk = b""
             self.bytes_read += len(chunk)
             data += chunk
             if len(data) < length:
-                attempt += 1
-                if attempt > self.retries:
+                if not retries.left:
                     raise OSError(
                         f"{url}: range {start}-{start + length - 1} ended after {len(data)} of "
-                        f"{length} bytes, {attempt} attempts"
+                        f"{length} bytes, {retries.used + 1} attempts"
                     )
                 self.retried += 1
-                time.sleep(self.backoff * 2 ** (attempt - 1))
+                retries.wait()
         return bytes(data)
 
 

@@ -9,6 +9,8 @@ import math
 import urllib.request
 from collections.abc import Iterable
 
+from danqing.retries import Retries
+
 log = logging.getLogger("danqing")
 
 
@@ -36,7 +38,8 @@ class HttpStream:
     ):
         from danqing.safe_http import AddressPolicy, ResponseLimits, guarded_opener
 
-        self.url, self.timeout, self.retries, self.backoff = url, timeout, retries, backoff
+        self.url, self.timeout = url, timeout
+        self.resumes = Retries(retries, backoff)
         self.opener = guarded_opener(
             AddressPolicy.from_networks(allowed_networks),
             ResponseLimits(deadline=math.inf, max_bytes=WARC_MAX_BYTES),
@@ -45,7 +48,6 @@ class HttpStream:
         length = self.response.headers.get("Content-Length")
         self.expected = int(length) if length and length.isdigit() else None
         self.position = 0
-        self.resumes = 0
         self.error: BaseException | None = None
 
     def _request(self, start: int = 0) -> urllib.request.Request:
@@ -55,16 +57,13 @@ class HttpStream:
         return urllib.request.Request(self.url, headers=headers)
 
     def _resume(self, cause) -> None:
-        import time
-
-        if self.resumes >= self.retries:
+        if not self.resumes.left:
             self.error = OSError(
                 f"{self.url}: transfer cut after {self.position} of {self.expected} bytes, "
-                f"{self.resumes} resumes: {cause}"
+                f"{self.resumes.used} resumes: {cause}"
             )
             raise self.error
-        self.resumes += 1
-        time.sleep(self.backoff * 2 ** (self.resumes - 1))
+        self.resumes.wait()
         self.response.close()
         try:
             response = self.opener.open(self._request(self.position), timeout=self.timeout)
