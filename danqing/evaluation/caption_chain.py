@@ -6,8 +6,11 @@ from __future__ import annotations
 import polars as pl
 
 from danqing.filters import registry
-from danqing.partition import Malformed, derive_uid, normalise
+from danqing.partition import SHARD_SCHEMA, Malformed, derive_uid, normalise
 from danqing.steps import caption_steps
+
+# The partition's shard columns but the crawl and batch, which no caption step reads.
+KEPT_COLUMNS = [c for c in SHARD_SCHEMA if c not in ("crawl", "batch")]
 
 OUTCOME_SCHEMA = {
     "uid": pl.String,
@@ -43,31 +46,8 @@ def partition_rows(raw: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
                 )
                 continue
             seen.add(key)
-        kept.append(
-            {
-                "uid": row.uid,
-                "url": row.url,
-                "alt_text": row.alt_text,
-                "alt_text_raw": row.alt_text_raw,
-                "page_url": row.page_url,
-                "page_title": row.page_title,
-                "domain": row.domain,
-                "languages": row.languages,
-            }
-        )
-    schema = {
-        c: pl.String
-        for c in (
-            "uid",
-            "url",
-            "alt_text",
-            "alt_text_raw",
-            "page_url",
-            "page_title",
-            "domain",
-            "languages",
-        )
-    }
+        kept.append({c: getattr(row, c) for c in KEPT_COLUMNS})
+    schema = {c: SHARD_SCHEMA[c] for c in KEPT_COLUMNS}
     drops = {"uid": pl.String, "step": pl.String, "reason": pl.String, "value": pl.String}
     return pl.DataFrame(kept, schema=schema), pl.DataFrame(dropped, schema=drops)
 
