@@ -19,6 +19,7 @@ include: "rules/cross_modal.smk"
 include: "rules/filters.smk"
 include: "rules/report.smk"
 include: "rules/release.smk"
+include: "rules/dedup_index.smk"
 include: "rules/figures.smk"
 
 

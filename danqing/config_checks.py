@@ -85,6 +85,7 @@ def problems(config: dict, root: str | Path = ".") -> list[str]:
     checkpoint = config.get("embedding", {}).get("checkpoint")
     if steps & set(EMBEDDING_STEPS) and checkpoint and not (root / checkpoint).is_file():
         found.append(f"config key embedding.checkpoint: file not found: {checkpoint}")
+    found += dedup_index_problems(config, root, steps)
     where = ((config.get("warc") or {}).get("index") or {}).get("where")
     if where:
         from danqing.ingest.cc_index import where_filter
@@ -93,6 +94,32 @@ def problems(config: dict, root: str | Path = ".") -> list[str]:
             where_filter(where)
         except ValueError as error:
             found.append(f"config key warc.index.where: {error}")
+    return found
+
+
+def dedup_index_problems(config: dict, root: Path, steps: set[str]) -> list[str]:
+    """release.dedup_index: writing one needs embeddings; searching one needs the cross-batch
+    step, and each index folder its index.json."""
+    index_cfg = (config.get("release") or {}).get("dedup_index") or {}
+    found = []
+    if index_cfg.get("write") and not steps & set(EMBEDDING_STEPS):
+        found.append(
+            "config key release.dedup_index.write: the index holds the image embeddings, but "
+            f"no step that embeds images is enabled ({', '.join(EMBEDDING_STEPS)})"
+        )
+    against = index_cfg.get("against") or []
+    if against and "cross_batch_dedup" not in steps:
+        found.append(
+            "config key release.dedup_index.against: earlier releases are searched at the "
+            "cross_batch_dedup step, which is not enabled"
+        )
+    for k, folder in enumerate(against):
+        if not (root / folder / "index.json").is_file():
+            found.append(
+                f"config key release.dedup_index.against[{k}]: no dedup index in {folder} "
+                "(index.json missing; a run with release.dedup_index.write: true writes one "
+                "as results/release/dedup_index)"
+            )
     return found
 
 

@@ -80,6 +80,21 @@ def train_centroids(
     return np.ascontiguousarray(kmeans.centroids, dtype=np.float32)
 
 
+def centroid_distances(block: np.ndarray, centroids: np.ndarray) -> np.ndarray:
+    """Squared L2 distances [rows, partitions] of a block of rows to every centroid."""
+    c_norm = (centroids**2).sum(axis=1)
+    return (block**2).sum(axis=1, keepdims=True) - 2.0 * block @ centroids.T + c_norm
+
+
+def nearest_centroids(x: np.ndarray, centroids: np.ndarray) -> np.ndarray:
+    """The primary partition (nearest centroid) of every row of `x`, as `assign` finds it."""
+    parts = [
+        centroid_distances(x[start : start + ASSIGN_CHUNK], centroids).argmin(axis=1)
+        for start in range(0, len(x), ASSIGN_CHUNK)
+    ]
+    return np.concatenate(parts).astype(np.int32) if parts else np.zeros(0, np.int32)
+
+
 def assign(x: np.ndarray, centroids: np.ndarray, beta: float) -> tuple[np.ndarray, ...]:
     """(row, partition, is_primary) of every copy of every row of `x`."""
     eps = np.sqrt(2.0 * beta) * EPS_MARGIN
@@ -91,7 +106,7 @@ def assign(x: np.ndarray, centroids: np.ndarray, beta: float) -> tuple[np.ndarra
     rows, parts, primary = [], [], []
     for start in range(0, len(x), ASSIGN_CHUNK):
         block = x[start : start + ASSIGN_CHUNK]
-        d = (block**2).sum(axis=1, keepdims=True) - 2.0 * block @ centroids.T + c_norm
+        d = centroid_distances(block, centroids)
         p = d.argmin(axis=1)
         gap = between[p]
         with np.errstate(divide="ignore", invalid="ignore"):

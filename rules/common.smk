@@ -5,6 +5,7 @@ from snakemake.utils import validate
 
 from danqing import config_checks
 from danqing import steps as pipeline_steps
+from danqing.dedup_index import ReleaseIndex
 
 validate(config, "../config/schema.yaml")
 # What the schema cannot say (NaN, inverted windows, missing files), before any job runs.
@@ -122,8 +123,50 @@ def release_records(wildcards):
 
 
 def release_targets():
-    """The release folder: the default target adds these."""
-    return [f"{RELEASE_DIR}/manifest.json", f"{RELEASE_DIR}/README.md"]
+    """The release folder (and its dedup index when written): the default target adds these."""
+    targets = [f"{RELEASE_DIR}/manifest.json", f"{RELEASE_DIR}/README.md"]
+    if DEDUP_INDEX["write"]:
+        targets.append(f"{INDEX_DIR}/index.json")
+    return targets
+
+
+# The release's dedup index, and the earlier releases' (rules/dedup_index.smk).
+DEDUP_INDEX = config["release"]["dedup_index"]
+INDEX_DIR = "results/release/dedup_index"
+INDEX_ASSIGN = "results/dedup/release_index/assign/{batch}/{shard}.npz"
+EARLIER_INDEXES = [ReleaseIndex.open(folder) for folder in DEDUP_INDEX["against"]]
+
+
+def index_assignments(wildcards):
+    return [INDEX_ASSIGN.format(batch=b, shard=s) for b, s in all_shards()]
+
+
+def earlier_index(wildcards):
+    return EARLIER_INDEXES[int(wildcards.earlier)]
+
+
+def earlier_index_folder(wildcards):
+    return str(earlier_index(wildcards).folder)
+
+
+def earlier_index_files(wildcards):
+    return earlier_index(wildcards).files()
+
+
+def released_assignments(wildcards):
+    return [
+        f"results/dedup/released/{wildcards.earlier}/assign/{b}/{s}.npz"
+        for b, s in all_shards()
+    ]
+
+
+def released_pair_files(wildcards):
+    """Every search job's released duplicates, of every earlier index."""
+    return [
+        f"results/dedup/released/{k}/pairs/{group}.parquet"
+        for k, index in enumerate(EARLIER_INDEXES)
+        for group in range(index.groups)
+    ]
 
 
 FIG_DIR = "results/figures"

@@ -11,4 +11,7 @@ dedup_clusters(
     snakemake.output.stats,
     snakemake.params.cfg,
     snakemake.params.scope,
+    # Only the cross-batch rule searches earlier releases.
+    released=snakemake.input.get("released", []),
+    against=snakemake.params.get("against", []),
 )

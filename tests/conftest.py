@@ -101,6 +101,10 @@ def full_run(tmp_path_factory):
                 "partition": {"shard_size": 1000},
                 "steps": step_names(),
                 "filters": {"download_images": FULL_RUN_DOWNLOAD},
+                # Several partitions and groups even at this size.
+                "release": {
+                    "dedup_index": {"write": True, "vectors_per_partition": 40, "groups": 2}
+                },
             },
         )
         write_demo_pairs(workdir, FULL_RUN_ROWS, server.port, batches=FULL_RUN_BATCHES)

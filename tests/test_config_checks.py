@@ -79,3 +79,19 @@ def test_an_unknown_step_is_named_with_the_known_ones():
     assert f"config key steps.{position}: 'not_a_step' is not a step (known: language_control," in (
         "\n".join(found)
     )
+
+
+def test_dedup_index_settings_that_cannot_work_are_named():
+    found = config_checks.problems(
+        with_steps({"release": {"dedup_index": {"against": ["no/such/index"]}}}), ROOT
+    )
+    assert any("against[0]: no dedup index in no/such/index" in line for line in found), found
+    text_only = config.load(
+        overrides={
+            "steps": ["language_control"],
+            "release": {"dedup_index": {"write": True, "against": ["no/such/index"]}},
+        }
+    )
+    found = "\n".join(config_checks.problems(text_only, ROOT))
+    assert "release.dedup_index.write: the index holds the image embeddings" in found
+    assert "cross_batch_dedup step, which is not enabled" in found

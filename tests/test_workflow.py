@@ -276,3 +276,82 @@ def test_the_partitioned_rules_give_the_single_job_sets(full_run, tmp_path):
         split = pl.read_parquet(workdir / target).sort("uid")
         assert split.equals(single), batch
     assert len(list(workdir.glob("results/dedup/semantic/*/pairs/*.parquet"))) == 3 * len(batches)
+
+
+def final_embeddings(workdir, batches=None):
+    """(uids, float16 vectors) of the final rows (of `batches` when given)."""
+    final = ALL_STEPS[-1]
+    uids, vectors = [], []
+    for path in sorted(glob.glob(str(workdir / f"results/steps/{final}/*/s*[0-9].parquet"))):
+        batch, shard = Path(path).parent.name, Path(path).stem
+        if batches is not None and batch not in batches:
+            continue
+        rows = pl.read_parquet(path, columns=["uid"])["uid"].to_list()
+        if rows:
+            emb = read_embeddings(workdir / f"results/embeddings/{batch}/{shard}.npz", rows)
+            uids += emb.uids
+            vectors.append(emb.image)
+    return uids, np.concatenate(vectors)
+
+
+def test_the_release_dedup_index_holds_every_released_image(full_run, tmp_path):
+    from danqing.dedup import MODEL_BETA
+    from danqing.dedup_index import ReleaseIndex, search_index
+
+    index = ReleaseIndex.open(full_run / "results/release/dedup_index")
+    uids, vectors = final_embeddings(full_run)
+    assert index.vectors == len(uids) and index.groups == 2 and index.partitions > 2
+    found = search_index(index, uids, vectors, MODEL_BETA[index.model], str(tmp_path))
+    # Released images are no near-duplicates of each other: each finds itself.
+    assert found["uid"].to_list() == found["released_uid"].to_list()
+    assert sorted(found["uid"]) == sorted(uids)
+
+
+def test_a_later_run_drops_the_images_an_earlier_release_holds(full_run, tmp_path):
+    """Release A = the first batch's final images (an index written from them); run B = the full
+    run's rows entering the cross-batch step, searched against A: every A image is dropped as a
+    released duplicate of itself, and no image B keeps is within beta of an A image."""
+    import shutil
+
+    import yaml
+
+    from danqing.dedup import MODEL_BETA
+    from danqing.dedup_index import build_index
+
+    a_uids, a_vectors = final_embeddings(full_run, {"b1"})
+    index_dir = tmp_path / "release_a"
+    build_index(index_dir, a_uids, a_vectors, "efficientnet-lite0", partitions=5, groups=3)
+    workdir = make_workdir(tmp_path / "wf")
+    config = yaml.safe_load((full_run / "config" / "test.yaml").read_text())
+    config["release"]["dedup_index"] = {"write": False, "against": [str(index_dir)]}
+    (workdir / "config" / "test.yaml").write_text(yaml.safe_dump(config))
+    shutil.copy2(full_run / "pairs.jsonl", workdir / "pairs.jsonl")  # its mtime too
+    shutil.copytree(
+        full_run / "results",
+        workdir / "results",
+        ignore=shutil.ignore_patterns("cross_batch*", "report", "release", "figures"),
+    )
+    final = ALL_STEPS[-1]
+    targets = [
+        str(Path(p).relative_to(full_run))
+        for p in glob.glob(str(full_run / f"results/steps/{final}/*/s*[0-9].parquet"))
+    ]
+    run_snakemake(workdir, *targets, timeout=600)
+    drops = pl.concat(
+        [
+            pl.read_parquet(p)
+            for p in glob.glob(str(workdir / f"results/steps/{final}/*/*.drops.parquet"))
+        ]
+    )
+    released = drops.filter(pl.col("reason") == "released_duplicate")
+    assert sorted(a_uids) == sorted(released.filter(pl.col("uid") == pl.col("value"))["uid"])
+    assert set(released["value"]) <= set(a_uids)
+    b_uids, b_vectors = final_embeddings(workdir)
+    assert b_uids and not set(b_uids) & set(a_uids)
+    from danqing.dedup import normalise
+
+    sims = normalise(b_vectors) @ normalise(a_vectors).T
+    assert sims.max() <= 1 - MODEL_BETA["efficientnet-lite0"]
+    stats = json.loads((workdir / "results/dedup/cross_batch/stats.json").read_text())
+    assert stats["released_duplicates"] == released.height
+    assert len(list(workdir.glob("results/dedup/released/0/pairs/*.parquet"))) == 3

@@ -159,22 +159,27 @@ def _apply_dedup(
     table = _read(
         clusters, "dedup decisions", ["uid", "keep", "representative_uid", "cluster_size"]
     )
-    if "owner_batch" not in table.columns:  # per-batch decisions: uids are unique in a batch
-        table = table.with_columns(pl.lit(None, dtype=pl.String).alias("owner_batch"))
+    for optional in ("owner_batch", "released_uid"):
+        # Per-batch decisions have no owner batch (uids are unique in a batch); only the
+        # cross-batch decisions searched earlier releases.
+        if optional not in table.columns:
+            table = table.with_columns(pl.lit(None, dtype=pl.String).alias(optional))
     table = table.select(
         "uid",
         "keep",
         "representative_uid",
         "owner_batch",
+        "released_uid",
         pl.col("cluster_size").alias(f"{prefix}_cluster_size"),
     )
     frame = _join_by_uid(df, table, "dedup decisions", clusters)
     batches = frame["batch"].to_list() if "batch" in frame.columns else [None] * frame.height
     reasons, values = [], []
-    for keep, representative, owner, batch in zip(
+    for keep, representative, owner, released, batch in zip(
         frame["keep"].to_list(),
         frame["representative_uid"].to_list(),
         frame["owner_batch"].to_list(),
+        frame["released_uid"].to_list(),
         batches,
         strict=True,
     ):
@@ -182,10 +187,15 @@ def _apply_dedup(
             # The same uid in an earlier batch: this row is a second copy of that pair.
             reasons.append("duplicate_uid")
             values.append(owner)
+        elif released is not None:
+            # Within beta of an image an earlier release already holds.
+            reasons.append("released_duplicate")
+            values.append(released)
         else:
             reasons.append(None if keep else reason)
             values.append(representative)
-    return verdicts(frame.drop("keep", "representative_uid", "owner_batch"), step, reasons, values)
+    frame = frame.drop("keep", "representative_uid", "owner_batch", "released_uid")
+    return verdicts(frame, step, reasons, values)
 
 
 def exact_dedup(df: pl.DataFrame, cfg: dict, clusters=None) -> StepResult:
@@ -201,7 +211,9 @@ def semantic_dedup(df: pl.DataFrame, cfg: dict, clusters=None) -> StepResult:
 
 
 def cross_batch_dedup(df: pl.DataFrame, cfg: dict, clusters=None) -> StepResult:
-    """The same over all batches' surviving images."""
+    """The same over all batches' surviving images; an image within beta of one an earlier
+    release holds (release.dedup_index.against) is dropped as released_duplicate, value = the
+    released uid."""
     return _apply_dedup(df, "cross_batch_dedup", clusters, "cross_batch")
 
 

@@ -10,6 +10,8 @@ COLUMNS = {
     "images": pl.Int64,
     "sets": pl.Int64,
     "removed": pl.Int64,
+    # Images dropped before the sets for duplicating an earlier release's (release.dedup_index).
+    "released_duplicates": pl.Int64,
     "beta": pl.Float64,
     "index": pl.String,
     "pair_recall": pl.Float64,
@@ -33,6 +35,7 @@ def summary(runs: list[tuple[str, str | None, dict]]) -> pl.DataFrame:
                 "images": stats.get("input"),
                 "sets": stats.get("sets"),
                 "removed": stats.get("removed"),
+                "released_duplicates": stats.get("released_duplicates"),
                 "beta": stats.get("beta"),
                 "index": index,
                 "pair_recall": recall.get("recall")
