@@ -31,12 +31,29 @@ class Step:
     upstream: tuple[tuple[str, str], ...] = ()
     own_rule: bool = False
     reads_embeddings: bool = False  # its decision rests on the image_embeddings rule's output
+    # The cluster request of its generated rule: a key of RESOURCE_CLASSES (None: own rule).
+    resources: str | None = "lookup"
+
+    @property
+    def requests(self) -> dict[str, int]:
+        """mem_mb and runtime (minutes) of its rule's jobs."""
+        return RESOURCE_CLASSES[self.resources]
 
     @property
     def module(self) -> str:
         """The module of its filter function, which is named like the step."""
         return FILTER_MODULES[self.stage]
 
+
+# Cluster requests of a step's rule by what its job does, sized for shards of up to 1,000,000 rows
+# (partition.shard_size; docs/cluster.md: all 12 text steps on 100,000 rows peak at 420 MB in one
+# process, ~3,000 rows/s). A site overrides them with set-resources in its profile.
+RESOURCE_CLASSES = {
+    "lookup": {"mem_mb": 3000, "runtime": 10},  # a test per row, or a join by uid and a threshold
+    "converting": {"mem_mb": 3000, "runtime": 20},  # OpenCC rewrites every caption
+    "tokenising": {"mem_mb": 4000, "runtime": 20},  # jieba or BERT tokens of every caption
+    "tagging": {"mem_mb": 4000, "runtime": 30},  # jieba part-of-speech tags of every caption
+}
 
 SOURCE = "Data Source Selection"
 TEXT = "Text Refinement"
@@ -92,6 +109,7 @@ STEPS: tuple[Step, ...] = (
         "Source Reliability & Text Constraints",
         706_069_936,
         2.79,
+        resources="tokenising",
     ),
     Step(
         "download_images",
@@ -104,6 +122,7 @@ STEPS: tuple[Step, ...] = (
         32.71,
         env="image",
         own_rule=True,
+        resources=None,  # rules/download.smk sizes its rule
     ),
     Step(
         "cn_detect",
@@ -114,6 +133,7 @@ STEPS: tuple[Step, ...] = (
         "Linguistic Structure (CN-Detect)",
         467_455_303,
         1.61,
+        resources="tokenising",
     ),
     Step(
         "font_conversion",
@@ -124,6 +144,7 @@ STEPS: tuple[Step, ...] = (
         "Linguistic Structure (Font conversion)",
         467_455_303,
         0.00,
+        resources="converting",
     ),
     Step(
         "stop_words",
@@ -134,6 +155,7 @@ STEPS: tuple[Step, ...] = (
         "Text Quality (Stop words)",
         442_680_171,
         5.30,
+        resources="tokenising",
     ),
     Step(
         "nouns",
@@ -144,6 +166,7 @@ STEPS: tuple[Step, ...] = (
         "Text Quality (Nouns)",
         431_878_774,
         2.44,
+        resources="tagging",
     ),
     Step(
         "unk_tokens",
@@ -154,6 +177,7 @@ STEPS: tuple[Step, ...] = (
         "Text Quality ([UNK])",
         431_619_647,
         0.06,
+        resources="tokenising",
     ),
     Step(
         "text_entropy",
@@ -164,6 +188,7 @@ STEPS: tuple[Step, ...] = (
         "Information Density (Entropy)",
         400_068_251,
         7.31,
+        resources="tokenising",
     ),
     Step(
         "emoji_special_chars",

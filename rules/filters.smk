@@ -1,7 +1,8 @@
 # The per-shard filter rules, one per step of danqing/steps.py without a rule of its own: each
 # reads the kept rows of the previous enabled step (and the named upstream outputs its Step row
 # lists), writes kept rows, drop records and counts, and runs the step's function of
-# danqing.filters through scripts/filter_shard.py. What each step does: its function's docstring.
+# danqing.filters through scripts/filter_shard.py, with its Step's cluster request (mem_mb,
+# runtime). What each step does: its function's docstring.
 # Included after the rules whose outputs they read (rules.<producer>.output.<name>).
 for _step in pipeline_steps.generated_rule_steps():
 
@@ -16,6 +17,8 @@ for _step in pipeline_steps.generated_rule_steps():
             step_log(_step.name),
         conda:
             f"../envs/{_step.env}.yaml"
+        resources:
+            **_step.requests,
         params:
             step=_step.name,
             cfg=config["filters"][_step.name],

@@ -51,7 +51,12 @@ with SnakemakeApi(OutputSettings()) as api:
             "norun": bool(rule.norun),
             "group": rule.group if isinstance(rule.group, str) else None,
             "step": step if isinstance(step := getattr(rule.params, "step", None), str) else None,
-            "resources": sorted(k for k in rule.resources if not k.startswith("_")),
+            # Plain values (Snakemake wraps each in a Resource); a callable's is only named.
+            "resources": {
+                k: raw if isinstance(raw := getattr(v, "raw", v), (int, str)) else "<callable>"
+                for k, v in rule.resources.items()
+                if not k.startswith("_")
+            },
         }
 print("RULES-JSON " + json.dumps(rules))
 """

@@ -125,9 +125,19 @@ def test_every_slurm_job_gets_a_runtime_and_memory(rules):
             continue
         resources = {
             **profile["default-resources"],
+            **rule["resources"],
             **profile.get("set-resources", {}).get(name, {}),
         }
         assert resources.get("runtime") and resources.get("mem_mb"), name
+
+
+def test_each_filter_rule_requests_its_steps_resources_class(rules):
+    from danqing.steps import RESOURCE_CLASSES, generated_rule_steps
+
+    for step in generated_rule_steps():
+        assert step.resources in RESOURCE_CLASSES, step.name
+        requested = {k: rules[step.name]["resources"].get(k) for k in ("mem_mb", "runtime")}
+        assert requested == RESOURCE_CLASSES[step.resources], step.name
 
 
 def test_local_profile_caps_gpu_jobs():
