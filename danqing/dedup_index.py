@@ -30,9 +30,15 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from danqing.dedup import normalise
-from danqing.dedup_partitioned import nearest_centroids
-from danqing.io import atomic_path, read_json, write_json
+from danqing.dedup import CLUSTERS_SCHEMA, DedupSettings, normalise
+from danqing.dedup_partitioned import (
+    nearest_centroids,
+    sample_vectors,
+    train_centroids,
+    write_assignment,
+)
+from danqing.embed import read_embeddings, read_shard_embeddings
+from danqing.io import atomic_path, read_json, shard_uids, write_json
 
 INDEX_FORMAT = 1
 RELEASED_SCHEMA = {"uid": pl.String, "released_uid": pl.String, "similarity": pl.Float32}
@@ -235,8 +241,6 @@ def build_index(
 ) -> ReleaseIndex:
     """Every stage of writing an index in one process, through the files the jobs write (for
     tests and small releases); `vectors` split into 3 "shards"."""
-    from danqing.dedup_partitioned import train_centroids
-
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     stored = np.asarray(vectors, dtype=np.float16)
@@ -260,8 +264,6 @@ def search_index(
     index: ReleaseIndex, uids: Sequence[str], vectors: np.ndarray, beta: float, workdir: str
 ) -> pl.DataFrame:
     """Every stage of searching an index in one process, through the jobs' files."""
-    from danqing.dedup_partitioned import write_assignment
-
     path = str(Path(workdir) / "released-assign.npz")
     write_assignment(path, list(uids), vectors, index.centroids(), beta)
     return best_released(
@@ -272,8 +274,6 @@ def search_index(
 def released_decisions(found: pl.DataFrame) -> pl.DataFrame:
     """Dedup decisions (danqing.dedup.CLUSTERS_SCHEMA plus `released_uid`) of the new rows that
     duplicate a released image: not kept, the released image as their representative."""
-    from danqing.dedup import CLUSTERS_SCHEMA
-
     return found.select(
         "uid",
         pl.lit(-1, dtype=pl.Int64).alias("cluster_id"),
@@ -288,28 +288,8 @@ def released_decisions(found: pl.DataFrame) -> pl.DataFrame:
 # --- the jobs of rules/dedup_index.smk ---------------------------------------------------------
 
 
-def shard_uids(paths: Sequence[str]) -> set[str]:
-    """The uids of the rows of some shards."""
-    return {uid for path in paths for uid in pl.read_parquet(path, columns=["uid"])["uid"]}
-
-
-def kept_embeddings(shard: str, embeddings: str):
-    """The embeddings (danqing.embed.Embeddings) of the shard's rows, in the file's order."""
-    from danqing.embed import Embeddings, read_embeddings
-
-    emb = read_embeddings(embeddings)
-    keep = shard_uids([shard])
-    rows = [k for k, uid in enumerate(emb.uids) if uid in keep]
-    if len(rows) != len(keep):
-        raise KeyError(f"{embeddings}: no embedding for {len(keep) - len(rows)} rows of {shard}")
-    return Embeddings([emb.uids[k] for k in rows], emb.image[rows], None, emb.model)
-
-
 def centroids_job(shards: Sequence[str], embeddings: Sequence[str], out: str, cfg: dict) -> int:
     """The index's centroids, trained on a sample of the released vectors; their number."""
-    from danqing.dedup_partitioned import sample_vectors, train_centroids
-    from danqing.embed import read_embeddings
-
     keep = shard_uids(shards)
     partitions = partitions_for(len(keep), cfg["vectors_per_partition"])
     sample = sample_vectors(embeddings, keep, cfg["train_sample"], seed=1234)
@@ -325,14 +305,12 @@ def centroids_job(shards: Sequence[str], embeddings: Sequence[str], out: str, cf
 
 def assign_job(shard: str, embeddings: str, centroids: str, out: str) -> int:
     """One released shard's vectors with their partition."""
-    emb = kept_embeddings(shard, embeddings)
+    emb = read_shard_embeddings(shard, embeddings)
     return write_index_assignment(out, emb.uids, emb.image, np.load(centroids))
 
 
 def manifest_job(centroids: str, group_files: Sequence[str], embeddings: Sequence[str], out: str):
     """index.json, from the centroids and the group files."""
-    from danqing.embed import read_embeddings
-
     counts = []
     for path in group_files:
         with np.load(path) as data:
@@ -344,11 +322,8 @@ def manifest_job(centroids: str, group_files: Sequence[str], embeddings: Sequenc
 def search_assign_job(shard: str, embeddings: str, index_folder: str, cfg: dict, out: str) -> dict:
     """A new shard's vectors assigned to the earlier index's partitions (boundary copies
     included), at the cross-batch beta."""
-    from danqing.dedup import DedupSettings
-    from danqing.dedup_partitioned import write_assignment
-
     index = ReleaseIndex.open(index_folder)
-    emb = kept_embeddings(shard, embeddings)
+    emb = read_shard_embeddings(shard, embeddings)
     index.check_compatible(emb.model, emb.image.shape[1])
     beta = DedupSettings.from_config(cfg, emb.model).beta
     return write_assignment(out, emb.uids, emb.image, index.centroids(), beta)
@@ -358,9 +333,6 @@ def search_job(
     assignments: Sequence[str], embeddings: Sequence[str], index_folder: str, group: int, cfg: dict
 ) -> pl.DataFrame:
     """The released duplicates of the new vectors in one group of the index's partitions."""
-    from danqing.dedup import DedupSettings
-    from danqing.embed import read_embeddings
-
     model = read_embeddings(embeddings[0]).model if embeddings else None
     beta = DedupSettings.from_config(cfg, model).beta
     return released_pairs(assignments, ReleaseIndex.open(index_folder), group, beta)

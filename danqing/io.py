@@ -66,6 +66,11 @@ def read_json(path: str | os.PathLike) -> dict:
     return json.loads(Path(path).read_text(encoding="utf-8"))
 
 
+def shard_uids(paths) -> set[str]:
+    """The uids of the rows of some shards."""
+    return {uid for path in paths for uid in pl.read_parquet(path, columns=["uid"])["uid"]}
+
+
 def empty_drops() -> pl.DataFrame:
     return pl.DataFrame(schema=DROP_SCHEMA)
 

@@ -200,6 +200,15 @@ def dedup_assignments(wildcards):
     ]
 
 
+# The same across batches (filters.cross_batch_dedup.partitions; rules/cross_modal.smk).
+CROSS_PARTITIONS = config["filters"]["cross_batch_dedup"]["partitions"]
+CROSS_JOBS = config["filters"]["cross_batch_dedup"]["partition_jobs"]
+
+
+def cross_batch_assignments(wildcards):
+    return [f"results/dedup/cross_batch/assign/{b}/{s}.npz" for b, s in all_shards()]
+
+
 def embedding_files(wildcards):
     return [EMBEDDINGS.format(batch=b, shard=s) for b, s in wildcard_shards(wildcards)]
 

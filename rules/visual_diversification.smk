@@ -83,6 +83,7 @@ if DEDUP_PARTITIONS:
         params:
             cfg=config["filters"]["semantic_dedup"],
             stage="centroids",
+            scope="batch",
         script:
             "../scripts/dedup_partitioned.py"
 
@@ -100,6 +101,7 @@ if DEDUP_PARTITIONS:
         params:
             cfg=config["filters"]["semantic_dedup"],
             stage="assign",
+            scope="batch",
         script:
             "../scripts/dedup_partitioned.py"
 
@@ -120,6 +122,7 @@ if DEDUP_PARTITIONS:
         params:
             cfg=config["filters"]["semantic_dedup"],
             stage="pairs",
+            scope="batch",
         script:
             "../scripts/dedup_partitioned.py"
 
@@ -143,6 +146,7 @@ if DEDUP_PARTITIONS:
         params:
             cfg=config["filters"]["semantic_dedup"],
             stage="merge",
+            scope="batch",
         script:
             "../scripts/dedup_partitioned.py"
 

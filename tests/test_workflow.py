@@ -307,23 +307,16 @@ def test_the_release_dedup_index_holds_every_released_image(full_run, tmp_path):
     assert sorted(found["uid"]) == sorted(uids)
 
 
-def test_a_later_run_drops_the_images_an_earlier_release_holds(full_run, tmp_path):
-    """Release A = the first batch's final images (an index written from them); run B = the full
-    run's rows entering the cross-batch step, searched against A: every A image is dropped as a
-    released duplicate of itself, and no image B keeps is within beta of an A image."""
+def rerun_cross_batch(full_run, workdir, cross_batch=None, dedup_index=None) -> list[str]:
+    """The full run's results up to the cross-batch dedup in `workdir`, with config changes; the
+    final shards are rebuilt. Returns the final shards' paths (relative)."""
     import shutil
 
     import yaml
 
-    from danqing.dedup import MODEL_BETA
-    from danqing.dedup_index import build_index
-
-    a_uids, a_vectors = final_embeddings(full_run, {"b1"})
-    index_dir = tmp_path / "release_a"
-    build_index(index_dir, a_uids, a_vectors, "efficientnet-lite0", partitions=5, groups=3)
-    workdir = make_workdir(tmp_path / "wf")
     config = yaml.safe_load((full_run / "config" / "test.yaml").read_text())
-    config["release"]["dedup_index"] = {"write": False, "against": [str(index_dir)]}
+    config["filters"]["cross_batch_dedup"].update(cross_batch or {})
+    config["release"]["dedup_index"] = dedup_index or {"write": False}
     (workdir / "config" / "test.yaml").write_text(yaml.safe_dump(config))
     shutil.copy2(full_run / "pairs.jsonl", workdir / "pairs.jsonl")  # its mtime too
     shutil.copytree(
@@ -336,7 +329,43 @@ def test_a_later_run_drops_the_images_an_earlier_release_holds(full_run, tmp_pat
         str(Path(p).relative_to(full_run))
         for p in glob.glob(str(full_run / f"results/steps/{final}/*/s*[0-9].parquet"))
     ]
-    run_snakemake(workdir, *targets, timeout=600)
+    run_snakemake(workdir, *targets, "results/dedup/cross_batch/clusters.parquet", timeout=600)
+    return targets
+
+
+PARTITIONED = {"partitions": 4, "partition_jobs": 3, "train_sample": 100}
+
+
+def test_the_partitioned_cross_batch_rules_give_the_single_job_sets(full_run, tmp_path):
+    workdir = make_workdir(tmp_path / "wf")
+    targets = rerun_cross_batch(full_run, workdir, PARTITIONED)
+    clusters = "results/dedup/cross_batch/clusters.parquet"
+    single = pl.read_parquet(full_run / clusters).sort("uid")
+    split = pl.read_parquet(workdir / clusters).sort("uid")
+    assert split.equals(single)
+    assert len(list(workdir.glob("results/dedup/cross_batch/pairs/*.parquet"))) == 3
+    for target in targets:
+        assert pl.read_parquet(workdir / target).equals(pl.read_parquet(full_run / target))
+    stats = json.loads((workdir / "results/dedup/cross_batch/stats.json").read_text())
+    assert stats["index"] == "partitioned-flat" and stats["recall"]["recall"] in (1.0, None)
+
+
+@pytest.mark.parametrize("cross_batch", [{}, PARTITIONED], ids=["one job", "partitioned"])
+def test_a_later_run_drops_the_images_an_earlier_release_holds(full_run, tmp_path, cross_batch):
+    """Release A = the first batch's final images (an index written from them); run B = the full
+    run's rows entering the cross-batch step, searched against A: every A image is dropped as a
+    released duplicate of itself, and no image B keeps is within beta of an A image; with the
+    cross-batch search in one job or partitioned."""
+    from danqing.dedup import MODEL_BETA, normalise
+    from danqing.dedup_index import build_index
+
+    a_uids, a_vectors = final_embeddings(full_run, {"b1"})
+    index_dir = tmp_path / "release_a"
+    build_index(index_dir, a_uids, a_vectors, "efficientnet-lite0", partitions=5, groups=3)
+    workdir = make_workdir(tmp_path / "wf")
+    against = {"write": False, "against": [str(index_dir)]}
+    rerun_cross_batch(full_run, workdir, cross_batch, against)
+    final = ALL_STEPS[-1]
     drops = pl.concat(
         [
             pl.read_parquet(p)
@@ -348,8 +377,6 @@ def test_a_later_run_drops_the_images_an_earlier_release_holds(full_run, tmp_pat
     assert set(released["value"]) <= set(a_uids)
     b_uids, b_vectors = final_embeddings(workdir)
     assert b_uids and not set(b_uids) & set(a_uids)
-    from danqing.dedup import normalise
-
     sims = normalise(b_vectors) @ normalise(a_vectors).T
     assert sims.max() <= 1 - MODEL_BETA["efficientnet-lite0"]
     stats = json.loads((workdir / "results/dedup/cross_batch/stats.json").read_text())

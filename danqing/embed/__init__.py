@@ -150,6 +150,22 @@ def read_embeddings(path: str | os.PathLike, uids: Sequence[str] | None = None) 
     return Embeddings(list(uids), image[rows], None if text is None else text[rows], model)
 
 
+def read_shard_embeddings(
+    shard: str | os.PathLike, path: str | os.PathLike, exclude: set[str] = frozenset()
+) -> Embeddings:
+    """The image embeddings of the shard's rows (less `exclude`), in the file's order; every row
+    must have one."""
+    from danqing.io import shard_uids
+
+    emb = read_embeddings(path)
+    keep = shard_uids([shard])
+    rows = [k for k, uid in enumerate(emb.uids) if uid in keep]
+    if len(rows) != len(keep):
+        raise KeyError(f"{path}: no embedding for {len(keep) - len(rows)} rows of {shard}")
+    rows = [k for k in rows if emb.uids[k] not in exclude]
+    return Embeddings([emb.uids[k] for k in rows], emb.image[rows], None, emb.model)
+
+
 def alignment_distance(image: np.ndarray, text: np.ndarray) -> np.ndarray:
     """L2 distance between L2-normalised image and text embeddings, row by row.
 

@@ -134,35 +134,23 @@ def dedup_clusters(
     danqing.dedup_index): those rows are decided as released duplicates and take no part in
     the sets."""
     from danqing.dedup import DedupSettings, collect_embeddings, dedup, settings_dict
-    from danqing.dedup_index import read_released, released_decisions
-
-    rows = (
-        pl.concat([pl.read_parquet(path, columns=["uid", "batch"]) for path in shards])
-        if shards
-        else pl.DataFrame(schema={"uid": pl.String, "batch": pl.String})
+    from danqing.dedup_jobs import (
+        cross_batch_decisions,
+        cross_batch_stats,
+        owners,
+        released_owners,
+        shard_rows,
     )
-    # One pair crawled again in another batch keeps its uid (derived from url and alt text):
-    # the first batch's row stands for it here, the others are dropped as duplicate_uid.
-    owners = rows.unique(subset="uid", keep="first", maintain_order=True)
-    found = read_released(released).filter(pl.col("uid").is_in(owners["uid"].implode()))
-    new = owners.filter(~pl.col("uid").is_in(found["uid"].implode()))
+
+    rows = shard_rows(shards)
+    owner_rows = owners(rows)
+    found = released_owners(released, owner_rows)
+    new = owner_rows.filter(~pl.col("uid").is_in(found["uid"].implode()))
     uids, vectors, model = collect_embeddings(embeddings, keep=new["uid"].to_list())
     settings = DedupSettings.from_config(cfg, model)
     frame, stats = dedup(uids, vectors, settings)
-    if against:
-        frame = pl.concat(
-            [
-                frame.with_columns(pl.lit(None, dtype=pl.String).alias("released_uid")),
-                released_decisions(found),
-            ]
-        )
-    frame = frame.join(
-        owners.rename({"batch": "owner_batch"}), on="uid", how="left", maintain_order="left"
-    )
-    stats["repeated_uids"] = rows.height - owners.height
-    if against:
-        stats["released_duplicates"] = found.height
-        stats["against"] = list(against)
+    frame = cross_batch_decisions(frame, owner_rows, found, against)
+    stats = cross_batch_stats(stats, rows, owner_rows, found, against)
     write_parquet(frame, out)
     stats = {"scope": scope, **stats, "settings": settings_dict(settings)}
     write_json(stats, stats_out)

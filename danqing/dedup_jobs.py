@@ -1,0 +1,174 @@
+"""The jobs of the partitioned dedup rules (danqing/dedup_partitioned.py), per batch
+(rules/visual_diversification.smk) and across batches (rules/cross_modal.smk), and the
+cross-batch decisions both cross-batch paths write.
+
+Across batches two things join the per-batch search. A pair crawled again in another batch keeps
+its uid: the first batch's row stands for it (`owners`), its other rows are dropped as
+duplicate_uid, so the assignment jobs leave out the rows that `repeats_job` found owned by an
+earlier batch. And the images found in an earlier release (danqing/dedup_index.py) are decided as
+released duplicates and take no part in the sets.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import polars as pl
+
+from danqing import dedup_partitioned as P
+from danqing.dedup import DedupSettings, settings_dict
+from danqing.dedup_index import read_released, released_decisions
+from danqing.embed import read_embeddings, read_shard_embeddings
+from danqing.io import atomic_path, shard_uids, write_json, write_parquet
+
+REPEATS_SCHEMA = {"uid": pl.String, "owner_batch": pl.String}
+
+
+def shard_rows(shards: Sequence[str]) -> pl.DataFrame:
+    """(uid, batch) of every row of the shards, in shard order."""
+    if not shards:
+        return pl.DataFrame(schema={"uid": pl.String, "batch": pl.String})
+    return pl.concat([pl.read_parquet(path, columns=["uid", "batch"]) for path in shards])
+
+
+def owners(rows: pl.DataFrame) -> pl.DataFrame:
+    """The row standing for each uid: its first, in shard (so batch) order."""
+    return rows.unique(subset="uid", keep="first", maintain_order=True)
+
+
+def released_owners(released: Sequence[str], owner_rows: pl.DataFrame) -> pl.DataFrame:
+    """The released duplicates (danqing.dedup_index.RELEASED_SCHEMA) among the owner rows."""
+    return read_released(released).filter(pl.col("uid").is_in(owner_rows["uid"].implode()))
+
+
+def cross_batch_decisions(
+    frame: pl.DataFrame, owner_rows: pl.DataFrame, found: pl.DataFrame, against: Sequence[str]
+) -> pl.DataFrame:
+    """The sets' decisions, with the released duplicates' when earlier releases were searched,
+    and each uid's owner batch."""
+    if against:
+        frame = pl.concat(
+            [
+                frame.with_columns(pl.lit(None, dtype=pl.String).alias("released_uid")),
+                released_decisions(found),
+            ]
+        )
+    return frame.join(
+        owner_rows.rename({"batch": "owner_batch"}), on="uid", how="left", maintain_order="left"
+    )
+
+
+def cross_batch_stats(
+    stats: dict, rows: pl.DataFrame, owner_rows: pl.DataFrame, found, against
+) -> dict:
+    stats["repeated_uids"] = rows.height - owner_rows.height
+    if against:
+        stats["released_duplicates"] = found.height
+        stats["against"] = list(against)
+    return stats
+
+
+def _model(embeddings: Sequence[str]) -> str | None:
+    return read_embeddings(embeddings[0]).model if embeddings else None
+
+
+def repeats_job(shards: Sequence[str], out: str) -> int:
+    """The uids that more than one row holds, with their owner batch (Polars' streaming
+    engine: memory ~ the distinct uids' groups, not the rows)."""
+    if shards:
+        frames = [
+            pl.scan_parquet(path).select("uid", "batch", pl.lit(k).alias("file"))
+            for k, path in enumerate(shards)
+        ]
+        repeats = (
+            pl.concat(frames)
+            .group_by("uid")
+            .agg(pl.col("batch").sort_by("file").first().alias("owner_batch"), pl.len())
+            .filter(pl.col("len") > 1)
+            .select("uid", "owner_batch")
+            .sort("uid")
+            .collect(engine="streaming")
+        )
+    else:
+        repeats = pl.DataFrame(schema=REPEATS_SCHEMA)
+    write_parquet(repeats, out)
+    return repeats.height
+
+
+def centroids_job(shards: Sequence[str], embeddings: Sequence[str], cfg: dict, out: str) -> None:
+    """The partition centroids, trained on a sample of the rows' vectors."""
+    x = P.sample_vectors(embeddings, shard_uids(shards), cfg["train_sample"], seed=1234)
+    centroids = P.train_centroids(x, cfg["partitions"])
+    with atomic_path(out) as tmp, open(tmp, "wb") as handle:
+        np.save(handle, centroids)
+
+
+def assign_job(
+    shard: str,
+    embeddings: str,
+    centroids: str,
+    cfg: dict,
+    out: str,
+    batch: str | None = None,
+    repeats: str | None = None,
+    released: Sequence[str] = (),
+) -> dict:
+    """One shard's vectors in the partitions (boundary copies included); across batches
+    without the rows an earlier batch owns (`repeats`) or an earlier release holds."""
+    exclude: set[str] = set(read_released(released)["uid"])
+    if repeats is not None:
+        owned = pl.read_parquet(repeats).filter(pl.col("owner_batch") != batch)
+        exclude |= set(owned["uid"])
+    emb = read_shard_embeddings(shard, embeddings, exclude)
+    settings = DedupSettings.from_config(cfg, emb.model)
+    return P.write_assignment(out, emb.uids, emb.image, np.load(centroids), settings.beta)
+
+
+def pairs_job(
+    assignments: Sequence[str], embeddings: Sequence[str], group: int, cfg: dict, out: str
+) -> None:
+    """The pairs within beta in the group's partitions."""
+    settings = DedupSettings.from_config(cfg, _model(embeddings))
+    pairs = P.partition_pairs(assignments, group, cfg["partition_jobs"], settings.beta)
+    write_parquet(pairs, out)
+
+
+def merge_job(
+    assignments: Sequence[str],
+    pair_files: Sequence[str],
+    embeddings: Sequence[str],
+    cfg: dict,
+    clusters_out: str,
+    stats_out: str,
+    batch: str | None = None,
+    shards: Sequence[str] = (),
+    released: Sequence[str] = (),
+    against: Sequence[str] = (),
+) -> dict:
+    """The sets from every partition's pairs: one batch's (`batch`), or across batches (the
+    `shards` entering the step give each uid's owner batch)."""
+    settings = DedupSettings.from_config(cfg, _model(embeddings))
+    frame, stats = P.merge(assignments, pair_files, settings)
+    if batch is not None:
+        # One batch: every uid is its own batch's (the single-job path's layout).
+        frame = frame.with_columns(pl.lit(batch).alias("owner_batch"))
+        stats["repeated_uids"] = 0
+        scope = "batch"
+    else:
+        rows = shard_rows(shards)
+        owner_rows = owners(rows)
+        found = released_owners(released, owner_rows)
+        frame = cross_batch_decisions(frame, owner_rows, found, against)
+        stats = cross_batch_stats(stats, rows, owner_rows, found, against)
+        scope = "cross_batch"
+    write_parquet(frame, clusters_out)
+    stats = {
+        "scope": scope,
+        **stats,
+        "partitions": cfg["partitions"],
+        "partition_jobs": cfg["partition_jobs"],
+        "settings": settings_dict(settings),
+    }
+    write_json(stats, stats_out)
+    return stats
