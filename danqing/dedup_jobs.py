@@ -122,7 +122,9 @@ def assign_job(
         exclude |= set(owned["uid"])
     emb = read_shard_embeddings(shard, embeddings, exclude)
     settings = DedupSettings.from_config(cfg, emb.model)
-    return P.write_assignment(out, emb.uids, emb.image, np.load(centroids), settings.beta)
+    return P.write_assignment(
+        out, emb.uids, emb.image, np.load(centroids), settings.beta, cfg["partition_copies"]
+    )
 
 
 def pairs_job(
@@ -168,6 +170,7 @@ def merge_job(
         **stats,
         "partitions": cfg["partitions"],
         "partition_jobs": cfg["partition_jobs"],
+        "partition_copies": cfg["partition_copies"],
         "settings": settings_dict(settings),
     }
     write_json(stats, stats_out)

@@ -10,7 +10,10 @@ paper's 45M images per batch. Here the work is split the way a cluster wants it:
    eps = sqrt(2 beta) (unit vectors), and the cell of centroid c can only hold a point within eps
    of x if x lies within eps of the bisector of x's centroid p and c, that is
    (|x - c|^2 - |x - p|^2) / (2 |c - p|) <= eps. So every pair (x, y) is found in y's primary
-   partition, where x is present: the search is exact, at any partition count.
+   partition, where x is present: the search is exact, at any partition count. In high
+   dimensions at beta 0.1 that bound copies a vector to most partitions (~10-20 on clustered
+   768-d vectors), so `partition_copies` can cap the copies at the nearest bisectors: an
+   approximate search whose pair recall is measured (below) and written with the results.
 3. `partition_pairs`, one job per group of partitions: exact inner-product range search inside
    each partition, keeping the pairs with at least one primary member.
 4. `merge`, one job: union-find over all pairs (memory ~ the number of vectors), the member
@@ -95,8 +98,14 @@ def nearest_centroids(x: np.ndarray, centroids: np.ndarray) -> np.ndarray:
     return np.concatenate(parts).astype(np.int32) if parts else np.zeros(0, np.int32)
 
 
-def assign(x: np.ndarray, centroids: np.ndarray, beta: float) -> tuple[np.ndarray, ...]:
-    """(row, partition, is_primary) of every copy of every row of `x`."""
+def assign(
+    x: np.ndarray, centroids: np.ndarray, beta: float, max_copies: int | None = None
+) -> tuple[np.ndarray, ...]:
+    """(row, partition, is_primary) of every copy of every row of `x`.
+
+    `max_copies`: at most this many partitions per row (its primary and the nearest bisectors
+    within eps): an approximate search whose pair recall is measured (`sampled_recall`); None:
+    every partition the row could have a neighbour in (exact)."""
     eps = np.sqrt(2.0 * beta) * EPS_MARGIN
     c_norm = (centroids**2).sum(axis=1)
     # |c_i - c_j| for every pair of centroids, computed once.
@@ -111,7 +120,15 @@ def assign(x: np.ndarray, centroids: np.ndarray, beta: float) -> tuple[np.ndarra
         gap = between[p]
         with np.errstate(divide="ignore", invalid="ignore"):
             bisector = (d - d[np.arange(len(p)), p][:, None]) / (2.0 * gap)
-        near = (bisector <= eps) | (np.arange(len(centroids))[None, :] == p[:, None])
+        own = np.arange(len(centroids))[None, :] == p[:, None]
+        near = (bisector <= eps) | own
+        if max_copies is not None and max_copies < len(centroids):
+            # Rank the partitions by bisector distance, the primary first; keep the nearest.
+            rank = np.where(own, -np.inf, np.where(near, bisector, np.inf))
+            nearest = np.argpartition(rank, max_copies - 1, axis=1)[:, :max_copies]
+            kept = np.zeros_like(near)
+            np.put_along_axis(kept, nearest, True, axis=1)
+            near &= kept
         r, c = np.nonzero(near)
         rows.append(r.astype(np.int64) + start)
         parts.append(c.astype(np.int32))
@@ -122,13 +139,19 @@ def assign(x: np.ndarray, centroids: np.ndarray, beta: float) -> tuple[np.ndarra
 
 
 def write_assignment(
-    path: str, uids: list[str], vectors: np.ndarray, centroids: np.ndarray, beta: float
+    path: str,
+    uids: list[str],
+    vectors: np.ndarray,
+    centroids: np.ndarray,
+    beta: float,
+    max_copies: int | None = None,
 ) -> dict:
     """The partitions of one shard's vectors, with the vectors as stored (float16)."""
     from danqing.io import atomic_path
 
     stored = np.asarray(vectors, dtype=np.float16)
-    rows, parts, primary = assign(normalise(stored) if len(stored) else stored, centroids, beta)
+    x = normalise(stored) if len(stored) else stored
+    rows, parts, primary = assign(x, centroids, beta, max_copies)
     with atomic_path(path) as tmp, open(tmp, "wb") as handle:
         np.savez(
             handle,
@@ -170,14 +193,19 @@ def partition_pairs(
             primary.append(data["primary"][mine])
     if not uids:
         return pl.DataFrame(schema={"uid_a": pl.String, "uid_b": pl.String})
-    uids_all = np.concatenate(uids)
-    x_all = normalise(np.concatenate(vectors)) if sum(map(len, vectors)) else None
-    parts_all, primary_all = np.concatenate(parts), np.concatenate(primary)
+    # Held as stored (float16), sorted by partition; one partition at a time is normalised.
+    parts_all = np.concatenate(parts)
+    order = np.argsort(parts_all, kind="stable")
+    parts_all = parts_all[order]
+    uids_all = np.concatenate(uids)[order]
+    x_all = np.concatenate(vectors)[order]
+    primary_all = np.concatenate(primary)[order]
     threshold = 1.0 - beta
     out_a, out_b = [], []
-    for part in np.unique(parts_all):
-        members = np.flatnonzero(parts_all == part)
-        i, j = _range_pairs(x_all[members], threshold)
+    starts = np.flatnonzero(np.r_[True, parts_all[1:] != parts_all[:-1]]) if len(order) else []
+    for start, end in zip(starts, [*starts[1:], len(order)], strict=True):
+        members = np.arange(start, end)
+        i, j = _range_pairs(normalise(x_all[start:end]), threshold)
         useful = primary_all[members[i]] | primary_all[members[j]]
         a, b = uids_all[members[i[useful]]], uids_all[members[j[useful]]]
         swap = a > b
@@ -306,7 +334,13 @@ def sampled_recall(
 
 
 def dedup_partitioned(
-    uids, vectors: np.ndarray, settings: DedupSettings, partitions: int, groups: int, workdir: str
+    uids,
+    vectors: np.ndarray,
+    settings: DedupSettings,
+    partitions: int,
+    groups: int,
+    workdir: str,
+    max_copies: int | None = None,
 ) -> tuple[pl.DataFrame, dict]:
     """All four stages in one process, through the same files the jobs write (for tests and
     small inputs); `vectors` split into 3 "shards"."""
@@ -322,7 +356,8 @@ def dedup_partitioned(
     assignments = []
     for k, part in enumerate(np.array_split(np.arange(len(uids)), 3)):
         path = str(work / f"assign-{k}.npz")
-        write_assignment(path, [uids[r] for r in part], stored[part], centroids, settings.beta)
+        rows = [uids[r] for r in part]
+        write_assignment(path, rows, stored[part], centroids, settings.beta, max_copies)
         assignments.append(path)
     pair_files = []
     for group in range(groups):

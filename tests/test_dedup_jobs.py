@@ -19,6 +19,7 @@ CFG = {
     "partitions": 6,
     "partition_jobs": 3,
     "train_sample": 1000,
+    "partition_copies": None,
 }
 
 
