@@ -427,11 +427,16 @@ def choose_representatives(
     set_of = np.repeat(np.arange(len(starts)), np.diff(np.r_[starts, len(order)]))
     dist = 1.0 - np.einsum("ij,ij->i", x[order].astype(np.float64), centroids[set_of])
     distance[order] = np.maximum(dist, 0.0)
-    # Sort by (set, distance, uid): the first member of each set is its representative.
-    rank = np.lexsort((uids[order], dist, set_of))
-    firsts = order[rank][np.r_[True, set_of[rank][1:] != set_of[rank][:-1]]]
-    representative[order] = firsts[set_of]
+    representative[order] = order[nearest_members(set_of, dist, uids[order])]
     return representative, distance
+
+
+def nearest_members(sets: np.ndarray, dist: np.ndarray, uids: np.ndarray) -> np.ndarray:
+    """Per member (of sets 0..S-1, each present), the member of its set first by (distance to
+    the centroid, uid): its set's representative."""
+    rank = np.lexsort((uids, dist, sets))
+    firsts = rank[np.r_[True, sets[rank][1:] != sets[rank][:-1]]]
+    return firsts[sets]
 
 
 def decisions_frame(

@@ -33,8 +33,8 @@ import polars as pl
 
 from danqing.dedup import (
     DedupSettings,
-    choose_representatives,
     decisions_frame,
+    nearest_members,
     normalise,
     union_find,
 )
@@ -45,6 +45,8 @@ log = logging.getLogger("danqing")
 ASSIGN_CHUNK = 65_536
 # Slack on the bisector test for float16 storage of the vectors.
 EPS_MARGIN = 1.02
+# Centroid sums of the near-duplicate sets held at once by the merge (float64).
+SET_BLOCK_BYTES = 256 * 2**20
 
 
 def sample_vectors(paths: Sequence[str], keep: set[str], size: int, seed: int) -> np.ndarray:
@@ -265,11 +267,8 @@ def merge(
     distance = np.zeros(n, dtype=np.float64)
     members = np.flatnonzero(sizes_all[labels] > 1)
     if len(members):
-        member_uids, member_vectors = _primary_rows(assignments, set(sorted_uids[members]))
-        by_uid = dict(zip(member_uids.astype(str).tolist(), range(len(member_uids)), strict=True))
-        x = normalise(member_vectors[[by_uid[u] for u in sorted_uids[members]]])
         _, compact = np.unique(labels[members], return_inverse=True)
-        rep, dist = choose_representatives(x, compact, sorted_uids[members])
+        rep, dist = streamed_representatives(assignments, sorted_uids, members, compact)
         representative[members] = members[rep]
         distance[members] = dist
     keep = representative == np.arange(n)
@@ -289,6 +288,64 @@ def merge(
     if settings.recall_sample and n:
         stats["recall"] = sampled_recall(assignments, sorted_uids, i, j, settings)
     return frame, stats
+
+
+def _member_rows(assignments: Sequence[str], sorted_uids: np.ndarray, member_of: np.ndarray):
+    """Per assignment file: (member index, its vector normalised, float64) of the set members
+    among the file's primary rows."""
+    for path in assignments:
+        with np.load(path) as data:
+            rows = data["rows"][data["primary"]]
+            if not len(rows):
+                continue
+            found = member_of[np.searchsorted(sorted_uids, data["uids"][rows].astype(str))]
+            mine = found >= 0
+            if mine.any():
+                vectors = normalise(data["vectors"][rows[mine]]).astype(np.float64)
+                yield found[mine], vectors
+
+
+def streamed_representatives(
+    assignments: Sequence[str],
+    sorted_uids: np.ndarray,
+    members: np.ndarray,
+    compact: np.ndarray,
+    block_bytes: int | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """`danqing.dedup.choose_representatives` of the set members (`members`: rows of
+    `sorted_uids`, `compact`: their set 0..S-1), reading the vectors file by file: the centroid
+    sums of a block of sets at a time (block_bytes of float64, default SET_BLOCK_BYTES), two passes over the files per
+    block, instead of every member's vectors at once. Returns (representative member, distance to
+    the set's centroid) per member."""
+    block_bytes = block_bytes or SET_BLOCK_BYTES
+    member_of = np.full(len(sorted_uids), -1, np.int64)
+    member_of[members] = np.arange(len(members))
+    n_sets = int(compact.max()) + 1 if len(compact) else 0
+    dist = np.zeros(len(members), np.float64)
+    sets_per_block = None
+    lo = 0
+    while lo < n_sets:
+        sums = None
+        for m, x in _member_rows(assignments, sorted_uids, member_of):
+            if sums is None:
+                sets_per_block = sets_per_block or max(1, block_bytes // (x.shape[1] * 8))
+                hi = min(n_sets, lo + sets_per_block)
+                sums = np.zeros((hi - lo, x.shape[1]), np.float64)
+            inside = np.flatnonzero((compact[m] >= lo) & (compact[m] < hi))
+            if not len(inside):
+                continue
+            sets = compact[m[inside]] - lo
+            by_set = np.argsort(sets, kind="stable")
+            sets = sets[by_set]
+            starts = np.flatnonzero(np.r_[True, sets[1:] != sets[:-1]])
+            sums[sets[starts]] += np.add.reduceat(x[inside[by_set]], starts, axis=0)
+        centroids = sums / np.linalg.norm(sums, axis=1, keepdims=True)
+        for m, x in _member_rows(assignments, sorted_uids, member_of):
+            inside = (compact[m] >= lo) & (compact[m] < hi)
+            c = centroids[compact[m[inside]] - lo]
+            dist[m[inside]] = 1.0 - np.einsum("ij,ij->i", x[inside], c)
+        lo = hi
+    return nearest_members(compact, dist, sorted_uids[members]), np.maximum(dist, 0.0)
 
 
 def sampled_recall(

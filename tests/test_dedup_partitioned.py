@@ -21,7 +21,9 @@ def clustered(n_sets=60, per_set=4, singles=400, dim=32, spread=0.03, seed=5):
 
 
 @pytest.mark.parametrize("partitions, groups", [(1, 1), (8, 3), (40, 7)])
-def test_partitioned_sets_equal_the_single_job_sets(tmp_path, partitions, groups):
+def test_partitioned_sets_equal_the_single_job_sets(tmp_path, partitions, groups, monkeypatch):
+    # The merge's centroid sums of 7 sets at a time: several passes over the files.
+    monkeypatch.setattr("danqing.dedup_partitioned.SET_BLOCK_BYTES", 7 * 32 * 8)
     uids, x = clustered()
     settings = D.DedupSettings(beta=0.02, recall_sample=200)
     single, _ = D.dedup(uids, x, settings, exact=True)
