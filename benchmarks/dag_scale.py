@@ -37,8 +37,9 @@ JOB_STATS_TOTAL = re.compile(r"^total\s+(\d+)\s*$", re.M)
 JOB_STATS_ROW = re.compile(r"^(\w+)\s+(\d+)\s*$", re.M)
 
 
-def make_workdir(path: Path, shards: int, shard_size: int) -> Path:
-    """A working directory whose partition checkpoint looks done for `shards` shards."""
+def make_workdir(path: Path, shards: int, shard_size: int, batches: int = BATCHES) -> Path:
+    """A working directory whose partition checkpoint looks done for `shards` shards (spread
+    over `batches` batches)."""
     path.mkdir(parents=True)
     for part in WORKFLOW_PARTS:
         if part != "config":
@@ -59,8 +60,8 @@ def make_workdir(path: Path, shards: int, shard_size: int) -> Path:
     partition = path / "results" / "partition"
     manifest: dict[str, dict[str, int]] = {}
     for index in range(shards):
-        batch = f"b{index % BATCHES + 1}"
-        shard = f"s{index // BATCHES:05d}"
+        batch = f"b{index % batches + 1}"
+        shard = f"s{index // batches:05d}"
         manifest.setdefault(batch, {})[shard] = shard_size
         (partition / batch).mkdir(parents=True, exist_ok=True)
         (partition / batch / f"{shard}.parquet").write_bytes(b"")

@@ -41,8 +41,16 @@ from danqing.dedup import (
 
 log = logging.getLogger("danqing")
 
-# Rows per block of the assignment's distance matrix (rows x partitions floats).
-ASSIGN_CHUNK = 65_536
+# Floats per block of the assignment's distance matrix (rows x partitions): 64 MiB of float32.
+ASSIGN_BLOCK_FLOATS = 16 * 2**20
+# Rows of a shard compared with the recall queries at a time.
+RECALL_CHUNK = 8_192
+
+
+def _assign_rows(centroids: np.ndarray) -> int:
+    return max(256, ASSIGN_BLOCK_FLOATS // max(1, len(centroids)))
+
+
 # Slack on the bisector test for float16 storage of the vectors.
 EPS_MARGIN = 1.02
 # Centroid sums of the near-duplicate sets held at once by the merge (float64).
@@ -68,7 +76,11 @@ def sample_vectors(paths: Sequence[str], keep: set[str], size: int, seed: int) -
 def train_centroids(
     x_sample: np.ndarray, partitions: int, seed: int = 1234, iterations: int = 20
 ) -> np.ndarray:
-    """k-means centroids (float32 [partitions, dim]) of a sample of unit vectors."""
+    """Spherical k-means centroids (float32 [partitions, dim], unit rows) of a sample of unit
+    vectors. Any centroids keep the search exact; unit ones avoid a centroid near the origin,
+    which (measured on clustered 768-d vectors, 100 partitions) lies within beta's reach of most
+    vectors' cells and drew 74% of the copies under partition_copies: 0.68 of exact search's work
+    instead of 0.03."""
     import faiss
 
     k = max(1, min(partitions, len(x_sample)))
@@ -77,6 +89,7 @@ def train_centroids(
         k,
         niter=iterations,
         seed=seed,
+        spherical=True,
         verbose=False,
         min_points_per_centroid=1,
         max_points_per_centroid=1 << 30,
@@ -94,8 +107,9 @@ def centroid_distances(block: np.ndarray, centroids: np.ndarray) -> np.ndarray:
 def nearest_centroids(x: np.ndarray, centroids: np.ndarray) -> np.ndarray:
     """The primary partition (nearest centroid) of every row of `x`, as `assign` finds it."""
     parts = [
-        centroid_distances(x[start : start + ASSIGN_CHUNK], centroids).argmin(axis=1)
-        for start in range(0, len(x), ASSIGN_CHUNK)
+        centroid_distances(x[start : start + step], centroids).argmin(axis=1)
+        for step in [_assign_rows(centroids)]
+        for start in range(0, len(x), step)
     ]
     return np.concatenate(parts).astype(np.int32) if parts else np.zeros(0, np.int32)
 
@@ -115,8 +129,9 @@ def assign(
         np.maximum(c_norm[:, None] + c_norm[None, :] - 2.0 * centroids @ centroids.T, 0.0)
     )
     rows, parts, primary = [], [], []
-    for start in range(0, len(x), ASSIGN_CHUNK):
-        block = x[start : start + ASSIGN_CHUNK]
+    step = _assign_rows(centroids)
+    for start in range(0, len(x), step):
+        block = x[start : start + step]
         d = centroid_distances(block, centroids)
         p = d.argmin(axis=1)
         gap = between[p]
@@ -249,9 +264,9 @@ def merge(
             all_uids.append(data["uids"])
             copies += len(data["rows"])
     uids = np.concatenate(all_uids) if all_uids else np.zeros(0, str)
-    if len(set(uids.tolist())) != len(uids):
-        raise ValueError("duplicate uids in the dedup input")
     order = np.argsort(uids.astype(str), kind="stable")
+    if len(uids) and (uids[order][1:] == uids[order][:-1]).any():
+        raise ValueError("duplicate uids in the dedup input")
     sorted_uids = uids[order].astype(str)
     n = len(sorted_uids)
     pairs = pl.concat([pl.read_parquet(p) for p in pair_files]) if pair_files else None
@@ -372,10 +387,12 @@ def sampled_recall(
             x = normalise(data["vectors"][rows]) if len(rows) else None
         if x is None:
             continue
-        a, b = np.nonzero(q @ x.T > threshold)
-        for qa, xb in zip(q_uids[a].astype(str).tolist(), u[b].tolist(), strict=True):
-            if qa != xb:
-                exact.add((min(qa, xb), max(qa, xb)))
+        for start in range(0, len(x), RECALL_CHUNK):
+            a, b = np.nonzero(q @ x[start : start + RECALL_CHUNK].T > threshold)
+            b += start
+            for qa, xb in zip(q_uids[a].astype(str).tolist(), u[b].tolist(), strict=True):
+                if qa != xb:
+                    exact.add((min(qa, xb), max(qa, xb)))
     found_pairs = {
         (sorted_uids[a], sorted_uids[b])
         for a, b in zip(i.tolist(), j.tolist(), strict=True)

@@ -32,6 +32,8 @@ if CROSS_PARTITIONS:
             centroids="results/dedup/cross_batch/centroids.npy",
         log:
             "results/logs/cross_batch_centroids.log",
+        benchmark:
+            "results/benchmarks/cross_batch_centroids/all.tsv"
         conda:
             "../envs/gpu.yaml"
         params:
@@ -52,6 +54,8 @@ if CROSS_PARTITIONS:
             assignment="results/dedup/cross_batch/assign/{batch}/{shard}.npz",
         log:
             "results/logs/cross_batch_assign/{batch}/{shard}.log",
+        benchmark:
+            "results/benchmarks/cross_batch_assign/{batch}/{shard}.tsv"
         conda:
             "../envs/gpu.yaml"
         params:

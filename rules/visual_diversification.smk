@@ -78,6 +78,8 @@ if DEDUP_PARTITIONS:
             centroids="results/dedup/semantic/{batch}/centroids.npy",
         log:
             "results/logs/dedup_centroids/{batch}.log",
+        benchmark:
+            "results/benchmarks/dedup_centroids/{batch}.tsv"
         conda:
             "../envs/gpu.yaml"
         params:
@@ -96,6 +98,8 @@ if DEDUP_PARTITIONS:
             assignment="results/dedup/semantic/{batch}/assign/{shard}.npz",
         log:
             "results/logs/dedup_assign/{batch}/{shard}.log",
+        benchmark:
+            "results/benchmarks/dedup_assign/{batch}/{shard}.tsv"
         conda:
             "../envs/gpu.yaml"
         params:
