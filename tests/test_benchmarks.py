@@ -113,3 +113,35 @@ def test_gpu_benchmark_code_path_runs_on_the_cpu_and_refuses_without_a_gpu(tmp_p
         assert part in smoke.stdout
     result = json.loads((tmp_path / "gpu.json").read_text())
     assert result["clip"]["gflop_per_image"] > 1 and result["dedup"]["pairs"] > 0
+
+
+def test_the_dedup_jobs_benchmark_runs_the_partitioned_rules(tmp_path):
+    """benchmarks/dedup_jobs.py --quick: the workflow's four partitioned rules run as Snakemake
+    jobs, each job's peak RSS is read from its benchmark file, recall and the exact estimate are
+    reported."""
+    out = tmp_path / "dedup_jobs.json"
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "benchmarks.dedup_jobs",
+            "--quick",
+            "--cores",
+            "2",
+            "--json",
+            str(out),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
+    result = json.loads(out.read_text())
+    from benchmarks.dedup_jobs import RULES
+
+    assert {row["rule"] for row in result["by_rule"]} == set(RULES)
+    assert result["jobs"] == 1 + 4 + 4 + 1  # centroids, 4 shards, 4 search jobs, merge
+    assert all(row["max_rss_mib"] > 0 for row in result["by_rule"])
+    assert result["pair_recall"] is not None and result["exact_core_s_estimate"] > 0
+    assert "within budget" in proc.stdout
