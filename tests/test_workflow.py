@@ -249,24 +249,36 @@ def test_every_dedup_job_is_in_the_report_with_its_recall(full_run):
     assert (full_run / "results/report/dedup_runs.html").is_file()
 
 
-def test_the_partitioned_rules_give_the_single_job_sets(full_run, tmp_path):
-    """The full run's inputs of the per-batch dedup, decided again by the partitioned rules (4
-    partitions, 3 search jobs): the same decisions as the single job's."""
+def copy_of_run(full_run, tmp_path, change, redo: str) -> Path:
+    """A working directory with the full run's input and results, less those matching `redo`
+    (and the report, release and figures), and its config changed by `change(config)`."""
     import shutil
 
     import yaml
 
     workdir = make_workdir(tmp_path / "wf")
     config = yaml.safe_load((full_run / "config" / "test.yaml").read_text())
-    config["filters"]["semantic_dedup"].update(
-        {"partitions": 4, "partition_jobs": 3, "train_sample": 100}
-    )
+    change(config)
     (workdir / "config" / "test.yaml").write_text(yaml.safe_dump(config))
     shutil.copy2(full_run / "pairs.jsonl", workdir / "pairs.jsonl")  # its mtime too
     shutil.copytree(
         full_run / "results",
         workdir / "results",
-        ignore=shutil.ignore_patterns("semantic", "report", "release", "figures"),
+        ignore=shutil.ignore_patterns(redo, "report", "release", "figures"),
+    )
+    return workdir
+
+
+def test_the_partitioned_rules_give_the_single_job_sets(full_run, tmp_path):
+    """The full run's inputs of the per-batch dedup, decided again by the partitioned rules (4
+    partitions, 3 search jobs): the same decisions as the single job's."""
+    workdir = copy_of_run(
+        full_run,
+        tmp_path,
+        lambda config: config["filters"]["semantic_dedup"].update(
+            {"partitions": 4, "partition_jobs": 3, "train_sample": 100}
+        ),
+        "semantic",
     )
     batches = sorted(p.stem for p in (full_run / "results/dedup/semantic").glob("*.parquet"))
     targets = [f"results/dedup/semantic/{b}.parquet" for b in batches]
@@ -307,38 +319,29 @@ def test_the_release_dedup_index_holds_every_released_image(full_run, tmp_path):
     assert sorted(found["uid"]) == sorted(uids)
 
 
-def rerun_cross_batch(full_run, workdir, cross_batch=None, dedup_index=None) -> list[str]:
-    """The full run's results up to the cross-batch dedup in `workdir`, with config changes; the
-    final shards are rebuilt. Returns the final shards' paths (relative)."""
-    import shutil
+def rerun_cross_batch(full_run, tmp_path, cross_batch=None, dedup_index=None):
+    """The full run's results up to the cross-batch dedup, with config changes; the final shards
+    are rebuilt. Returns (the working directory, the final shards' paths, relative)."""
 
-    import yaml
+    def change(config):
+        config["filters"]["cross_batch_dedup"].update(cross_batch or {})
+        config["release"]["dedup_index"] = dedup_index or {"write": False}
 
-    config = yaml.safe_load((full_run / "config" / "test.yaml").read_text())
-    config["filters"]["cross_batch_dedup"].update(cross_batch or {})
-    config["release"]["dedup_index"] = dedup_index or {"write": False}
-    (workdir / "config" / "test.yaml").write_text(yaml.safe_dump(config))
-    shutil.copy2(full_run / "pairs.jsonl", workdir / "pairs.jsonl")  # its mtime too
-    shutil.copytree(
-        full_run / "results",
-        workdir / "results",
-        ignore=shutil.ignore_patterns("cross_batch*", "report", "release", "figures"),
-    )
+    workdir = copy_of_run(full_run, tmp_path, change, "cross_batch*")
     final = ALL_STEPS[-1]
     targets = [
         str(Path(p).relative_to(full_run))
         for p in glob.glob(str(full_run / f"results/steps/{final}/*/s*[0-9].parquet"))
     ]
     run_snakemake(workdir, *targets, "results/dedup/cross_batch/clusters.parquet", timeout=600)
-    return targets
+    return workdir, targets
 
 
 PARTITIONED = {"partitions": 4, "partition_jobs": 3, "train_sample": 100}
 
 
 def test_the_partitioned_cross_batch_rules_give_the_single_job_sets(full_run, tmp_path):
-    workdir = make_workdir(tmp_path / "wf")
-    targets = rerun_cross_batch(full_run, workdir, PARTITIONED)
+    workdir, targets = rerun_cross_batch(full_run, tmp_path, PARTITIONED)
     clusters = "results/dedup/cross_batch/clusters.parquet"
     single = pl.read_parquet(full_run / clusters).sort("uid")
     split = pl.read_parquet(workdir / clusters).sort("uid")
@@ -362,9 +365,8 @@ def test_a_later_run_drops_the_images_an_earlier_release_holds(full_run, tmp_pat
     a_uids, a_vectors = final_embeddings(full_run, {"b1"})
     index_dir = tmp_path / "release_a"
     build_index(index_dir, a_uids, a_vectors, "efficientnet-lite0", partitions=5, groups=3)
-    workdir = make_workdir(tmp_path / "wf")
     against = {"write": False, "against": [str(index_dir)]}
-    rerun_cross_batch(full_run, workdir, cross_batch, against)
+    workdir, _ = rerun_cross_batch(full_run, tmp_path, cross_batch, against)
     final = ALL_STEPS[-1]
     drops = pl.concat(
         [
