@@ -37,8 +37,8 @@ from danqing.dedup_partitioned import (
     train_centroids,
     write_assignment,
 )
-from danqing.embed import read_embeddings, read_shard_embeddings
-from danqing.io import atomic_path, read_json, shard_uids, write_json
+from danqing.embed import embedding_model, read_embeddings, read_shard_embeddings
+from danqing.io import read_json, shard_uids, write_json, write_npy, write_npz
 
 INDEX_FORMAT = 1
 RELEASED_SCHEMA = {"uid": pl.String, "released_uid": pl.String, "similarity": pl.Float32}
@@ -55,11 +55,6 @@ def group_file(group: int) -> str:
     return f"group-{group}.npz"
 
 
-def _save_npz(path: str | os.PathLike, **arrays) -> None:
-    with atomic_path(path) as tmp, open(tmp, "wb") as handle:
-        np.savez(handle, **arrays)
-
-
 def write_index_assignment(
     path: str | os.PathLike, uids: Sequence[str], vectors: np.ndarray, centroids: np.ndarray
 ) -> int:
@@ -68,7 +63,7 @@ def write_index_assignment(
     parts = (
         nearest_centroids(normalise(stored), centroids) if len(stored) else np.zeros(0, np.int32)
     )
-    _save_npz(path, uids=np.array(list(uids), dtype=np.str_), vectors=stored, parts=parts)
+    write_npz(path, uids=np.array(list(uids), dtype=np.str_), vectors=stored, parts=parts)
     return len(stored)
 
 
@@ -88,7 +83,7 @@ def write_index_group(
     vectors_all = np.concatenate(vectors) if vectors else np.zeros((0, dim), np.float16)
     parts_all = np.concatenate(parts) if parts else np.zeros(0, np.int32)
     order = np.argsort(parts_all, kind="stable")
-    _save_npz(path, uids=uids_all[order], vectors=vectors_all[order], parts=parts_all[order])
+    write_npz(path, uids=uids_all[order], vectors=vectors_all[order], parts=parts_all[order])
     return len(order)
 
 
@@ -298,8 +293,7 @@ def centroids_job(shards: Sequence[str], embeddings: Sequence[str], out: str, cf
     else:  # nothing released: one centroid, no vector will be in it
         dim = read_embeddings(embeddings[0]).image.shape[1] if embeddings else 1
         centroids = np.zeros((1, dim), np.float32)
-    with atomic_path(out) as tmp, open(tmp, "wb") as handle:
-        np.save(handle, centroids)
+    write_npy(out, centroids)
     return len(centroids)
 
 
@@ -315,7 +309,7 @@ def manifest_job(centroids: str, group_files: Sequence[str], embeddings: Sequenc
     for path in group_files:
         with np.load(path) as data:
             counts.append(len(data["uids"]))
-    model = read_embeddings(embeddings[0]).model if embeddings else None
+    model = embedding_model(embeddings)
     return write_index_manifest(out, np.load(centroids), counts, model)
 
 
@@ -333,6 +327,6 @@ def search_job(
     assignments: Sequence[str], embeddings: Sequence[str], index_folder: str, group: int, cfg: dict
 ) -> pl.DataFrame:
     """The released duplicates of the new vectors in one group of the index's partitions."""
-    model = read_embeddings(embeddings[0]).model if embeddings else None
+    model = embedding_model(embeddings)
     beta = DedupSettings.from_config(cfg, model).beta
     return released_pairs(assignments, ReleaseIndex.open(index_folder), group, beta)

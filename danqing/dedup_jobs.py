@@ -19,8 +19,8 @@ import polars as pl
 from danqing import dedup_partitioned as P
 from danqing.dedup import DedupSettings, settings_dict
 from danqing.dedup_index import read_released, released_decisions
-from danqing.embed import read_embeddings, read_shard_embeddings
-from danqing.io import atomic_path, shard_uids, write_json, write_parquet
+from danqing.embed import embedding_model, read_shard_embeddings
+from danqing.io import shard_uids, write_json, write_npy, write_parquet
 
 REPEATS_SCHEMA = {"uid": pl.String, "owner_batch": pl.String}
 
@@ -69,10 +69,6 @@ def cross_batch_stats(
     return stats
 
 
-def _model(embeddings: Sequence[str]) -> str | None:
-    return read_embeddings(embeddings[0]).model if embeddings else None
-
-
 def repeats_job(shards: Sequence[str], out: str) -> int:
     """The uids that more than one row holds, with their owner batch (Polars' streaming
     engine: memory ~ the distinct uids' groups, not the rows)."""
@@ -100,8 +96,7 @@ def centroids_job(shards: Sequence[str], embeddings: Sequence[str], cfg: dict, o
     """The partition centroids, trained on a sample of the rows' vectors."""
     x = P.sample_vectors(embeddings, shard_uids(shards), cfg["train_sample"], seed=1234)
     centroids = P.train_centroids(x, cfg["partitions"])
-    with atomic_path(out) as tmp, open(tmp, "wb") as handle:
-        np.save(handle, centroids)
+    write_npy(out, centroids)
 
 
 def assign_job(
@@ -131,7 +126,7 @@ def pairs_job(
     assignments: Sequence[str], embeddings: Sequence[str], group: int, cfg: dict, out: str
 ) -> None:
     """The pairs within beta in the group's partitions."""
-    settings = DedupSettings.from_config(cfg, _model(embeddings))
+    settings = DedupSettings.from_config(cfg, embedding_model(embeddings))
     pairs = P.partition_pairs(assignments, group, cfg["partition_jobs"], settings.beta)
     write_parquet(pairs, out)
 
@@ -150,7 +145,7 @@ def merge_job(
 ) -> dict:
     """The sets from every partition's pairs: one batch's (`batch`), or across batches (the
     `shards` entering the step give each uid's owner batch)."""
-    settings = DedupSettings.from_config(cfg, _model(embeddings))
+    settings = DedupSettings.from_config(cfg, embedding_model(embeddings))
     frame, stats = P.merge(assignments, pair_files, settings)
     if batch is not None:
         # One batch: every uid is its own batch's (the single-job path's layout).

@@ -164,20 +164,13 @@ def write_assignment(
     max_copies: int | None = None,
 ) -> dict:
     """The partitions of one shard's vectors, with the vectors as stored (float16)."""
-    from danqing.io import atomic_path
+    from danqing.io import write_npz
 
     stored = np.asarray(vectors, dtype=np.float16)
     x = normalise(stored) if len(stored) else stored
     rows, parts, primary = assign(x, centroids, beta, max_copies)
-    with atomic_path(path) as tmp, open(tmp, "wb") as handle:
-        np.savez(
-            handle,
-            uids=np.array(uids, dtype=np.str_),
-            vectors=stored,
-            rows=rows,
-            parts=parts,
-            primary=primary,
-        )
+    uids = np.array(uids, dtype=np.str_)
+    write_npz(path, uids=uids, vectors=stored, rows=rows, parts=parts, primary=primary)
     return {"rows": len(uids), "copies": int(len(rows))}
 
 

@@ -13,6 +13,7 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import polars as pl
 
 DROP_SCHEMA = {
@@ -50,6 +51,17 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
 def write_parquet(df: pl.DataFrame, path: str | os.PathLike) -> None:
     with atomic_path(path) as tmp:
         df.write_parquet(tmp, compression="zstd", statistics=True)
+
+
+def write_npz(path: str | os.PathLike, **arrays) -> None:
+    """An uncompressed .npz of named arrays, atomically."""
+    with atomic_path(path) as tmp, open(tmp, "wb") as handle:
+        np.savez(handle, **arrays)
+
+
+def write_npy(path: str | os.PathLike, array: np.ndarray) -> None:
+    with atomic_path(path) as tmp, open(tmp, "wb") as handle:
+        np.save(handle, array)
 
 
 def write_json(obj: object, path: str | os.PathLike) -> None:

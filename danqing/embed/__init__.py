@@ -20,7 +20,7 @@ from typing import Protocol
 import numpy as np
 import polars as pl
 
-from danqing.io import atomic_path
+from danqing.io import write_npz
 from danqing.vectors import l2_normalise
 
 MODELS = ("chinese-clip", "efficientnet-lite0")
@@ -129,8 +129,12 @@ def write_embeddings(emb: Embeddings, path: str | os.PathLike) -> None:
     }
     if emb.text is not None:
         arrays["text"] = np.asarray(emb.text, dtype=np.float16)
-    with atomic_path(path) as tmp, open(tmp, "wb") as handle:
-        np.savez(handle, **arrays)
+    write_npz(path, **arrays)
+
+
+def embedding_model(paths: Sequence[str | os.PathLike]) -> str | None:
+    """The model of a run's embedding files (the first one's; None for none)."""
+    return read_embeddings(paths[0]).model if paths else None
 
 
 def read_embeddings(path: str | os.PathLike, uids: Sequence[str] | None = None) -> Embeddings:
