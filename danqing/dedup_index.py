@@ -32,6 +32,7 @@ import polars as pl
 
 from danqing.dedup import CLUSTERS_SCHEMA, DedupSettings, normalise
 from danqing.dedup_partitioned import (
+    group_copies,
     nearest_centroids,
     sample_vectors,
     train_centroids,
@@ -166,18 +167,11 @@ def released_pairs(
     most similar one (RELEASED_SCHEMA; ties: the smaller released uid)."""
     with np.load(index.folder / group_file(group)) as data:
         released_uids, released, released_parts = data["uids"], data["vectors"], data["parts"]
-    uids, vectors, parts = [], [], []
-    for path in assignments:
-        with np.load(path) as data:
-            mine = data["parts"] % index.groups == group
-            rows = data["rows"][mine]
-            uids.append(data["uids"][rows])
-            vectors.append(data["vectors"][rows])
-            parts.append(data["parts"][mine])
-    if not uids or not sum(map(len, uids)) or not len(released_uids):
+    copies = group_copies(assignments, group, index.groups)
+    if copies is None or not len(copies[0]) or not len(released_uids):
         return pl.DataFrame(schema=RELEASED_SCHEMA)
-    new_uids, new_parts = np.concatenate(uids), np.concatenate(parts)
-    new = normalise(np.concatenate(vectors))
+    new_uids, new_vectors, new_parts, _ = copies
+    new = normalise(new_vectors)
     if new.shape[1] != index.dim:
         raise ValueError(f"new embeddings of dimension {new.shape[1]}, the index's {index.dim}")
     threshold = 1.0 - beta

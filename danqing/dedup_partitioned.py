@@ -188,10 +188,9 @@ def _range_pairs(x: np.ndarray, threshold: float) -> tuple[np.ndarray, np.ndarra
     return i[upper], j[upper]
 
 
-def partition_pairs(
-    assignments: Sequence[str], group: int, groups: int, beta: float
-) -> pl.DataFrame:
-    """Pairs (uid_a < uid_b) within beta found in the partitions p with p % groups == group."""
+def group_copies(assignments: Sequence[str], group: int, groups: int):
+    """(uids, vectors as stored, partition, is_primary) of every copy in the partitions p with
+    p % groups == group, from every assignment file; None without files."""
     uids, vectors, parts, primary = [], [], [], []
     for path in assignments:
         with np.load(path) as data:
@@ -202,14 +201,22 @@ def partition_pairs(
             parts.append(data["parts"][mine])
             primary.append(data["primary"][mine])
     if not uids:
+        return None
+    return tuple(np.concatenate(a) for a in (uids, vectors, parts, primary))
+
+
+def partition_pairs(
+    assignments: Sequence[str], group: int, groups: int, beta: float
+) -> pl.DataFrame:
+    """Pairs (uid_a < uid_b) within beta found in the partitions p with p % groups == group."""
+    copies = group_copies(assignments, group, groups)
+    if copies is None:
         return pl.DataFrame(schema={"uid_a": pl.String, "uid_b": pl.String})
+    uids_all, x_all, parts_all, primary_all = copies
     # Held as stored (float16), sorted by partition; one partition at a time is normalised.
-    parts_all = np.concatenate(parts)
     order = np.argsort(parts_all, kind="stable")
-    parts_all = parts_all[order]
-    uids_all = np.concatenate(uids)[order]
-    x_all = np.concatenate(vectors)[order]
-    primary_all = np.concatenate(primary)[order]
+    parts_all, uids_all, x_all = parts_all[order], uids_all[order], x_all[order]
+    primary_all = primary_all[order]
     threshold = 1.0 - beta
     out_a, out_b = [], []
     starts = np.flatnonzero(np.r_[True, parts_all[1:] != parts_all[:-1]]) if len(order) else []
