@@ -39,7 +39,7 @@ from danqing.dedup_partitioned import (
     write_assignment,
 )
 from danqing.embed import embedding_model, read_embeddings, read_shard_embeddings
-from danqing.io import read_json, shard_uids, write_json, write_npy, write_npz
+from danqing.io import read_json, shard_row_count, write_json, write_npy, write_npz
 
 INDEX_FORMAT = 1
 RELEASED_SCHEMA = {"uid": pl.String, "released_uid": pl.String, "similarity": pl.Float32}
@@ -279,9 +279,8 @@ def released_decisions(found: pl.DataFrame) -> pl.DataFrame:
 
 def centroids_job(shards: Sequence[str], embeddings: Sequence[str], out: str, cfg: dict) -> int:
     """The index's centroids, trained on a sample of the released vectors; their number."""
-    keep = shard_uids(shards)
-    partitions = partitions_for(len(keep), cfg["vectors_per_partition"])
-    sample = sample_vectors(embeddings, keep, cfg["train_sample"], seed=1234)
+    partitions = partitions_for(shard_row_count(shards), cfg["vectors_per_partition"])
+    sample = sample_vectors(shards, embeddings, cfg["train_sample"], seed=1234)
     if len(sample):
         centroids = train_centroids(sample, partitions)
     else:  # nothing released: one centroid, no vector will be in it

@@ -20,7 +20,7 @@ from danqing import dedup_partitioned as P
 from danqing.dedup import DedupSettings, settings_dict
 from danqing.dedup_index import read_released, released_decisions
 from danqing.embed import embedding_model, read_shard_embeddings
-from danqing.io import shard_uids, write_json, write_npy, write_parquet
+from danqing.io import shard_row_count, write_json, write_npy, write_parquet
 
 REPEATS_SCHEMA = {"uid": pl.String, "owner_batch": pl.String}
 
@@ -94,7 +94,7 @@ def repeats_job(shards: Sequence[str], out: str) -> int:
 
 def centroids_job(shards: Sequence[str], embeddings: Sequence[str], cfg: dict, out: str) -> None:
     """The partition centroids, trained on a sample of the rows' vectors."""
-    x = P.sample_vectors(embeddings, shard_uids(shards), cfg["train_sample"], seed=1234)
+    x = P.sample_vectors(shards, embeddings, cfg["train_sample"], seed=1234)
     centroids = P.train_centroids(x, cfg["partitions"])
     write_npy(out, centroids)
 
@@ -131,6 +131,24 @@ def pairs_job(
     write_parquet(pairs, out)
 
 
+def first_owners(uids: pl.Series, shards: Sequence[str]) -> pl.DataFrame:
+    """(uid, batch) of the first row (in shard order) holding each of `uids`, streamed over the
+    shards: memory ~ the uids asked for, not the rows."""
+    if not shards or not len(uids):
+        return pl.DataFrame(schema={"uid": pl.String, "batch": pl.String})
+    frames = [
+        pl.scan_parquet(path).select("uid", "batch", pl.lit(k).alias("file"))
+        for k, path in enumerate(shards)
+    ]
+    return (
+        pl.concat(frames)
+        .filter(pl.col("uid").is_in(uids.implode()))
+        .group_by("uid")
+        .agg(pl.col("batch").sort_by("file").first())
+        .collect(engine="streaming")
+    )
+
+
 def merge_job(
     assignments: Sequence[str],
     pair_files: Sequence[str],
@@ -144,22 +162,36 @@ def merge_job(
     against: Sequence[str] = (),
 ) -> dict:
     """The sets from every partition's pairs: one batch's (`batch`), or across batches (the
-    `shards` entering the step give each uid's owner batch)."""
+    `shards` entering the step, in the assignment files' order). Memory ~ the linked uids and
+    the released duplicates, never every row: each assignment file's rows are owned by its
+    batch (the assignment jobs left out the rows an earlier batch owns)."""
     settings = DedupSettings.from_config(cfg, embedding_model(embeddings))
-    frame, stats = P.merge(assignments, pair_files, settings)
     if batch is not None:
-        # One batch: every uid is its own batch's (the single-job path's layout).
-        frame = frame.with_columns(pl.lit(batch).alias("owner_batch"))
+        stats = P.merge(
+            assignments, pair_files, settings, clusters_out, owners=[batch] * len(assignments)
+        )
         stats["repeated_uids"] = 0
         scope = "batch"
     else:
-        rows = shard_rows(shards)
-        owner_rows = owners(rows)
-        found = released_owners(released, owner_rows)
-        frame = cross_batch_decisions(frame, owner_rows, found, against)
-        stats = cross_batch_stats(stats, rows, owner_rows, found, against)
+        if len(shards) != len(assignments):
+            raise ValueError(f"{len(shards)} shards for {len(assignments)} assignment files")
+        batches = [pl.read_parquet(path, columns=["batch"], n_rows=1) for path in shards]
+        owner_of = [b["batch"][0] if b.height else None for b in batches]
+        extra = None
+        found = read_released(released)
+        if against:
+            holders = first_owners(found["uid"], shards).rename({"batch": "owner_batch"})
+            found = found.join(holders.select("uid"), on="uid", how="semi")
+            extra = released_decisions(found).join(holders, on="uid", how="left")
+        stats = P.merge(
+            assignments, pair_files, settings, clusters_out, owners=owner_of, extra_rows=extra
+        )
+        distinct = stats["input"] + (found.height if against else 0)
+        stats["repeated_uids"] = shard_row_count(shards) - distinct
+        if against:
+            stats["released_duplicates"] = found.height
+            stats["against"] = list(against)
         scope = "cross_batch"
-    write_parquet(frame, clusters_out)
     stats = {
         "scope": scope,
         **stats,

@@ -16,9 +16,10 @@ paper's 45M images per batch. Here the work is split the way a cluster wants it:
    approximate search whose pair recall is measured (below) and written with the results.
 3. `partition_pairs`, one job per group of partitions: exact inner-product range search inside
    each partition, keeping the pairs with at least one primary member.
-4. `merge`, one job: union-find over all pairs (memory ~ the number of vectors), the member
+4. `merge`, one job: union-find over the uids that the pairs link (memory ~ those, not every
+   vector: the other rows are sets of one, written as their files stream through), the member
    nearest each set's centroid kept, with the same tie-breaks as the single-job path, so both
-   paths give the same frame (tests/test_dedup_partitioned.py). The pair recall against brute
+   paths give the same decisions (tests/test_dedup_partitioned.py). The pair recall against brute
    force on sampled queries (straddling pairs included) is measured and written with the result.
 """
 
@@ -32,12 +33,13 @@ import numpy as np
 import polars as pl
 
 from danqing.dedup import (
+    CLUSTERS_SCHEMA,
     DedupSettings,
-    decisions_frame,
     nearest_members,
     normalise,
     union_find,
 )
+from danqing.io import shard_uids
 
 log = logging.getLogger("danqing")
 
@@ -57,14 +59,21 @@ EPS_MARGIN = 1.02
 SET_BLOCK_BYTES = 256 * 2**20
 
 
-def sample_vectors(paths: Sequence[str], keep: set[str], size: int, seed: int) -> np.ndarray:
-    """A uniform sample of about `size` of the kept vectors, one embedding file at a time."""
+def sample_vectors(
+    shards: Sequence[str], embeddings: Sequence[str], size: int, seed: int
+) -> np.ndarray:
+    """A uniform sample of about `size` of the vectors of the shards' rows (`embeddings[k]`
+    holds shard k's), one shard at a time: memory ~ one shard and the sample."""
     from danqing.embed import read_embeddings
+    from danqing.io import shard_row_count
 
+    if len(shards) != len(embeddings):
+        raise ValueError(f"{len(shards)} shards for {len(embeddings)} embedding files")
     rng = np.random.default_rng(seed)
-    share = min(1.0, size / max(1, len(keep)))
+    share = min(1.0, size / max(1, shard_row_count(shards)))
     parts = []
-    for path in paths:
+    for shard, path in zip(shards, embeddings, strict=True):
+        keep = shard_uids([shard])
         emb = read_embeddings(path)
         rows = np.fromiter((k for k, u in enumerate(emb.uids) if u in keep), np.int64)
         if len(rows):
@@ -237,72 +246,153 @@ def partition_pairs(
     return frame.filter(pl.col("uid_a") != pl.col("uid_b")).unique(maintain_order=True)
 
 
-def _primary_rows(assignments: Sequence[str], wanted: set[str] | None = None):
-    uids, vectors = [], []
-    for path in assignments:
-        with np.load(path) as data:
-            rows = data["rows"][data["primary"]]
-            u = data["uids"][rows]
-            if wanted is not None:
-                keep = np.fromiter((v in wanted for v in u.tolist()), bool, len(u))
-                rows, u = rows[keep], u[keep]
-            uids.append(u)
-            vectors.append(data["vectors"][rows])
-    if not uids:
-        return np.zeros(0, str), np.zeros((0, 0), np.float32)
-    return np.concatenate(uids), np.concatenate(vectors)
+def _uid_positions(sorted_uids: np.ndarray, uids: np.ndarray) -> np.ndarray:
+    """Per uid, its index in `sorted_uids`, -1 where absent."""
+    if not len(sorted_uids) or not len(uids):
+        return np.full(len(uids), -1, np.int64)
+    pos = np.minimum(np.searchsorted(sorted_uids, uids), len(sorted_uids) - 1)
+    return np.where(sorted_uids[pos] == uids, pos, -1)
+
+
+def _primary_uids(path: str) -> np.ndarray:
+    with np.load(path) as data:
+        return data["uids"][data["rows"][data["primary"]]].astype(str)
+
+
+def linked_pairs(pair_files: Sequence[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(the sorted uids that some pair holds, each pair's two indices into them)."""
+    frames = [pl.read_parquet(path) for path in pair_files]
+    if not frames:
+        return np.zeros(0, str), np.zeros(0, np.int64), np.zeros(0, np.int64)
+    pairs = pl.concat(frames).unique()
+    linked = pl.concat([pairs["uid_a"], pairs["uid_b"]]).unique().sort().to_numpy().astype(str)
+    i = np.searchsorted(linked, pairs["uid_a"].to_numpy().astype(str))
+    j = np.searchsorted(linked, pairs["uid_b"].to_numpy().astype(str))
+    return linked, i, j
+
+
+class DecisionsWriter:
+    """The decisions file (CLUSTERS_SCHEMA plus `extra` string columns), written a part at a
+    time and renamed into place when complete."""
+
+    def __init__(self, path: str, extra: Sequence[str] = ()):
+        from danqing.io import atomic_path
+
+        self.schema = {**CLUSTERS_SCHEMA, **dict.fromkeys(extra, pl.String)}
+        self._atomic = atomic_path(path)
+        self._writer = None
+
+    def __enter__(self):
+        import pyarrow.parquet as pq
+
+        tmp = self._atomic.__enter__()
+        arrow = pl.DataFrame(schema=self.schema).to_arrow().schema
+        self._writer = pq.ParquetWriter(tmp, arrow, compression="zstd")
+        return self
+
+    def write(self, frame: pl.DataFrame) -> None:
+        self._writer.write_table(frame.select(list(self.schema)).cast(self.schema).to_arrow())
+
+    def __exit__(self, *exc):
+        self._writer.close()
+        return self._atomic.__exit__(*exc)
 
 
 def merge(
-    assignments: Sequence[str], pair_files: Sequence[str], settings: DedupSettings
-) -> tuple[pl.DataFrame, dict]:
-    """The dedup decisions (CLUSTERS_SCHEMA) from every partition's pairs, and run statistics."""
+    assignments: Sequence[str],
+    pair_files: Sequence[str],
+    settings: DedupSettings,
+    out: str,
+    owners: Sequence[str | None] | None = None,
+    extra_rows: pl.DataFrame | None = None,
+) -> dict:
+    """The dedup decisions (CLUSTERS_SCHEMA, the assignment files' primary rows in order, then
+    `extra_rows`) from every partition's pairs, written to `out`; the run statistics.
+
+    Memory ~ the uids that some pair links (union-find and representatives run over them only)
+    and one assignment file: every other row is a set of its own, decided as its file streams
+    into `out`. With `owners` (one per assignment file), an `owner_batch` column holds it."""
     started = time.perf_counter()
-    all_uids, copies = [], 0
-    for path in assignments:
-        with np.load(path) as data:
-            all_uids.append(data["uids"])
-            copies += len(data["rows"])
-    uids = np.concatenate(all_uids) if all_uids else np.zeros(0, str)
-    order = np.argsort(uids.astype(str), kind="stable")
-    if len(uids) and (uids[order][1:] == uids[order][:-1]).any():
-        raise ValueError("duplicate uids in the dedup input")
-    sorted_uids = uids[order].astype(str)
-    n = len(sorted_uids)
-    pairs = pl.concat([pl.read_parquet(p) for p in pair_files]) if pair_files else None
-    if pairs is not None and pairs.height:
-        pairs = pairs.unique()
-        i = np.searchsorted(sorted_uids, pairs["uid_a"].to_numpy().astype(str))
-        j = np.searchsorted(sorted_uids, pairs["uid_b"].to_numpy().astype(str))
-    else:
-        i = j = np.zeros(0, np.int64)
-    labels = union_find(n, i, j)
-    sizes_all = np.bincount(labels, minlength=n)
-    representative = np.arange(n, dtype=np.int64)
-    distance = np.zeros(n, dtype=np.float64)
-    members = np.flatnonzero(sizes_all[labels] > 1)
-    if len(members):
-        _, compact = np.unique(labels[members], return_inverse=True)
-        rep, dist = streamed_representatives(assignments, sorted_uids, members, compact)
-        representative[members] = members[rep]
-        distance[members] = dist
-    keep = representative == np.arange(n)
-    # Back in the input order (the assignment files in order), as the single-job path returns.
-    frame = decisions_frame(sorted_uids, labels, sizes_all[labels], representative, distance, order)
+    linked, i, j = linked_pairs(pair_files)
+    labels = union_find(len(linked), i, j)
+    _, compact, sizes = np.unique(labels, return_inverse=True, return_counts=True)
+    representative = np.arange(len(linked), dtype=np.int64)
+    distance = np.zeros(len(linked), dtype=np.float64)
+    if len(linked):
+        representative, distance = streamed_representatives(
+            assignments, linked, np.arange(len(linked)), compact
+        )
+    n_sets = len(sizes)
+    seen = np.zeros(len(linked), np.int64)
+    n = copies = kept = singles_before = 0
+    extra = [
+        c
+        for c in (extra_rows.columns if extra_rows is not None else ())
+        if c not in CLUSTERS_SCHEMA
+    ]
+    if owners is not None and "owner_batch" not in extra:
+        extra.append("owner_batch")
+    with DecisionsWriter(out, extra) as writer:
+        for k, path in enumerate(assignments):
+            with np.load(path) as data:
+                copies += len(data["rows"])
+            uids = _primary_uids(path)
+            if len(np.unique(uids)) != len(uids):
+                raise ValueError(f"{path}: duplicate uids in the dedup input")
+            pos = _uid_positions(linked, uids)
+            member = pos >= 0
+            np.add.at(seen, pos[member], 1)
+            # Every row outside the sets is a set of its own, numbered after the linked sets.
+            singles = n_sets + singles_before + np.cumsum(~member) - 1
+            singles_before += int((~member).sum())
+            p = np.where(member, pos, 0)
+            frame = pl.DataFrame(
+                {
+                    "uid": uids,
+                    "cluster_id": np.where(member, compact[p], singles),
+                    "cluster_size": np.where(member, sizes[compact[p]], 1),
+                    "keep": ~member | (representative[p] == p),
+                    "representative_uid": np.where(member, linked[representative[p]], uids),
+                    "distance_to_centroid": np.where(member, distance[p], 0.0),
+                }
+            )
+            if owners is not None:
+                frame = frame.with_columns(pl.lit(owners[k], dtype=pl.String).alias("owner_batch"))
+            writer.write(
+                frame.with_columns(
+                    [pl.lit(None, pl.String).alias(c) for c in extra if c not in frame.columns]
+                )
+            )
+            n += len(uids)
+            kept += int(frame["keep"].sum())
+        if (seen > 1).any():
+            raise ValueError("duplicate uids in the dedup input (in two assignment files)")
+        if (seen == 0).any():
+            raise ValueError(
+                f"{int((seen == 0).sum())} uids of the pairs are in no assignment file "
+                "(pairs of another run?)"
+            )
+        if extra_rows is not None and extra_rows.height:
+            writer.write(
+                extra_rows.with_columns(
+                    [pl.lit(None, pl.String).alias(c) for c in extra if c not in extra_rows.columns]
+                )
+            )
     stats = {
         "input": n,
-        "kept": int(keep.sum()),
-        "removed": int(n - keep.sum()),
+        "kept": kept,
+        "removed": n - kept,
         "pairs": int(len(i)),
-        "sets": int((sizes_all > 1).sum()),
+        "linked": int(len(linked)),
+        "sets": int(n_sets),
         "beta": settings.beta,
         "index": "partitioned-flat",
         "copies_per_vector": round(copies / n, 3) if n else None,
         "seconds": round(time.perf_counter() - started, 3),
     }
     if settings.recall_sample and n:
-        stats["recall"] = sampled_recall(assignments, sorted_uids, i, j, settings)
-    return frame, stats
+        stats["recall"] = sampled_recall(assignments, n, linked, i, j, settings)
+    return stats
 
 
 def _member_rows(assignments: Sequence[str], sorted_uids: np.ndarray, member_of: np.ndarray):
@@ -313,7 +403,8 @@ def _member_rows(assignments: Sequence[str], sorted_uids: np.ndarray, member_of:
             rows = data["rows"][data["primary"]]
             if not len(rows):
                 continue
-            found = member_of[np.searchsorted(sorted_uids, data["uids"][rows].astype(str))]
+            pos = _uid_positions(sorted_uids, data["uids"][rows].astype(str))
+            found = np.where(pos >= 0, member_of[np.maximum(pos, 0)], -1)
             mine = found >= 0
             if mine.any():
                 vectors = normalise(data["vectors"][rows[mine]]).astype(np.float64)
@@ -363,20 +454,35 @@ def streamed_representatives(
     return nearest_members(compact, dist, sorted_uids[members]), np.maximum(dist, 0.0)
 
 
+def _query_rows(assignments: Sequence[str], picks: np.ndarray):
+    """(uids, vectors) of the primary rows at positions `picks` (sorted) of the files' order."""
+    uids, vectors, offset = [], [], 0
+    for path in assignments:
+        with np.load(path) as data:
+            rows = data["rows"][data["primary"]]
+            lo, hi = np.searchsorted(picks, [offset, offset + len(rows)])
+            mine = rows[picks[lo:hi] - offset]
+            if len(mine):
+                uids.append(data["uids"][mine].astype(str))
+                vectors.append(data["vectors"][mine])
+            offset += len(rows)
+    return np.concatenate(uids), np.concatenate(vectors)
+
+
 def sampled_recall(
     assignments: Sequence[str],
-    sorted_uids: np.ndarray,
+    n: int,
+    linked: np.ndarray,
     i: np.ndarray,
     j: np.ndarray,
     settings: DedupSettings,
 ) -> dict:
-    """Pair recall of the partitioned search against brute force on sampled queries, reading
-    the vectors shard by shard (memory: the queries and one shard)."""
-    n = len(sorted_uids)
+    """Pair recall of the partitioned search against brute force on sampled queries (of the n
+    primary rows), reading the vectors shard by shard (memory: the queries and one shard)."""
     rng = np.random.default_rng(settings.seed + 1)
     queries = np.sort(rng.choice(n, min(n, settings.recall_sample), replace=False))
-    query_uids = set(sorted_uids[queries].tolist())
-    q_uids, q_vectors = _primary_rows(assignments, query_uids)
+    q_uids, q_vectors = _query_rows(assignments, queries)
+    query_uids = set(q_uids.tolist())
     q = normalise(q_vectors)
     threshold = 1.0 - settings.beta
     exact = set()
@@ -390,13 +496,13 @@ def sampled_recall(
         for start in range(0, len(x), RECALL_CHUNK):
             a, b = np.nonzero(q @ x[start : start + RECALL_CHUNK].T > threshold)
             b += start
-            for qa, xb in zip(q_uids[a].astype(str).tolist(), u[b].tolist(), strict=True):
+            for qa, xb in zip(q_uids[a].tolist(), u[b].tolist(), strict=True):
                 if qa != xb:
                     exact.add((min(qa, xb), max(qa, xb)))
     found_pairs = {
-        (sorted_uids[a], sorted_uids[b])
+        (linked[a], linked[b])
         for a, b in zip(i.tolist(), j.tolist(), strict=True)
-        if sorted_uids[a] in query_uids or sorted_uids[b] in query_uids
+        if linked[a] in query_uids or linked[b] in query_uids
     }
     found = len(exact & found_pairs)
     return {
@@ -438,4 +544,6 @@ def dedup_partitioned(
         path = str(work / f"pairs-{group}.parquet")
         write_parquet(partition_pairs(assignments, group, groups, settings.beta), path)
         pair_files.append(path)
-    return merge(assignments, pair_files, settings)
+    out = str(work / "clusters.parquet")
+    stats = merge(assignments, pair_files, settings, out)
+    return pl.read_parquet(out), stats

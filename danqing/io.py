@@ -83,6 +83,11 @@ def shard_uids(paths) -> set[str]:
     return {uid for path in paths for uid in pl.read_parquet(path, columns=["uid"])["uid"]}
 
 
+def shard_row_count(paths) -> int:
+    """The rows of some shards, from their Parquet footers."""
+    return sum(pl.scan_parquet(path).select(pl.len()).collect().item() for path in paths)
+
+
 def empty_drops() -> pl.DataFrame:
     return pl.DataFrame(schema=DROP_SCHEMA)
 

@@ -161,3 +161,14 @@ def pairs(texts: list[str], **columns) -> pl.DataFrame:
     }
     data.update(columns)
     return pl.DataFrame(data, schema_overrides={"page_url": pl.String, "alt_text": pl.String})
+
+
+def same_decisions(a: pl.DataFrame, b: pl.DataFrame) -> bool:
+    """Two frames of dedup decisions agree row for row and form the same sets: a cluster id is
+    only a label (each path numbers its sets its own way)."""
+
+    def canonical(frame: pl.DataFrame) -> pl.DataFrame:
+        key = frame.group_by("cluster_id").agg(pl.col("uid").min().alias("set_of"))
+        return frame.join(key, on="cluster_id").drop("cluster_id").sort("uid")
+
+    return canonical(a).equals(canonical(b))

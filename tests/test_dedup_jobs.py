@@ -10,6 +10,7 @@ from danqing import dedup_jobs as J
 from danqing.embed import Embeddings, write_embeddings
 from danqing.images.shard_jobs import dedup_clusters
 from danqing.io import write_parquet
+from tests.conftest import same_decisions
 from tests.test_dedup_partitioned import clustered
 
 CFG = {
@@ -86,7 +87,7 @@ def test_partitioned_cross_batch_jobs_equal_the_one_job_path(tmp_path):
         shards=shards, released=[str(released)], against=against,
     )  # fmt: skip
     one_frame, split_frame = pl.read_parquet(one).sort("uid"), pl.read_parquet(split).sort("uid")
-    assert split_frame.equals(one_frame)
+    assert same_decisions(split_frame, one_frame)
     assert one_frame.filter(pl.col("released_uid").is_not_null()).height == 5
     assert one_stats["removed"] > 0 and one_stats["repeated_uids"] == 10
     for key in ("input", "kept", "removed", "sets", "repeated_uids", "released_duplicates"):

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import numpy as np
+import polars as pl
 import pytest
 
 from danqing import dedup as D
-from danqing.dedup_partitioned import assign, dedup_partitioned, train_centroids
+from danqing.dedup_partitioned import assign, dedup_partitioned, merge, train_centroids
+from tests.conftest import same_decisions
 
 
 def clustered(n_sets=60, per_set=4, singles=400, dim=32, spread=0.03, seed=5):
@@ -28,7 +30,7 @@ def test_partitioned_sets_equal_the_single_job_sets(tmp_path, partitions, groups
     settings = D.DedupSettings(beta=0.02, recall_sample=200)
     single, _ = D.dedup(uids, x, settings, exact=True)
     split, stats = dedup_partitioned(uids, x, settings, partitions, groups, str(tmp_path))
-    assert split.equals(single)
+    assert same_decisions(split, single)
     assert stats["removed"] > 0 and stats["recall"]["recall"] == 1.0
     if partitions > 1:
         assert stats["copies_per_vector"] > 1  # boundary points were copied
@@ -60,7 +62,25 @@ def test_pairs_across_partition_boundaries_are_not_lost(tmp_path):
     settings = D.DedupSettings(beta=0.05, recall_sample=300)
     single, _ = D.dedup(uids, x, settings, exact=True)
     split, stats = dedup_partitioned(uids, x, settings, 50, 4, str(tmp_path))
-    assert split.equals(single) and stats["removed"] > 100
+    assert same_decisions(split, single) and stats["removed"] > 100
+
+
+def test_the_merge_decides_every_row_but_holds_only_the_linked_ones(tmp_path):
+    uids, x = clustered(n_sets=10, per_set=3, singles=200, seed=4)
+    settings = D.DedupSettings(beta=0.02, recall_sample=0)
+    split, stats = dedup_partitioned(uids, x, settings, 4, 2, str(tmp_path))
+    assert split["uid"].to_list() == uids  # every row, in the input order
+    assert stats["linked"] == 30 and stats["sets"] == 10 and stats["input"] == 230
+    assert split["cluster_id"].n_unique() == 10 + 200
+    assignments = sorted(str(p) for p in tmp_path.glob("assign-*.npz"))
+    pairs = sorted(str(p) for p in tmp_path.glob("pairs-*.parquet"))
+    stale = tmp_path / "stale.parquet"
+    pl.DataFrame({"uid_a": ["u00001"], "uid_b": ["zz-not-in-this-run"]}).write_parquet(stale)
+    with pytest.raises(ValueError, match="in no assignment file"):
+        merge(assignments, [*pairs, str(stale)], settings, str(tmp_path / "out.parquet"))
+    with pytest.raises(ValueError, match="duplicate uids"):
+        merge([*assignments, assignments[0]], pairs, settings, str(tmp_path / "out.parquet"))
+    assert not (tmp_path / "out.parquet").exists()
 
 
 def test_bounded_copies_keep_the_pair_recall_at_beta_0_1(tmp_path):

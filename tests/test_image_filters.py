@@ -141,6 +141,28 @@ def test_semantic_and_cross_batch_dedup_apply_the_decisions(tmp_path):
         )
 
 
+def test_a_shard_reads_only_its_own_rows_of_the_batch_decisions(tmp_path):
+    rng = np.random.default_rng(1)
+    batch = pairs([f"说明{i}" for i in range(40)])
+    vectors = rng.standard_normal((40, 16)).astype(np.float32)
+    vectors[30] = vectors[3]
+    clusters, _ = dedup(batch["uid"].to_list(), vectors)
+    path = tmp_path / "clusters.parquet"
+    write_parquet(clusters, path)
+    mine = batch[:5]
+    table = image._read(path, "dedup decisions", ["uid"], uids=mine["uid"])
+    assert sorted(table["uid"].to_list()) == sorted(mine["uid"].to_list())
+    result = image.semantic_dedup(mine, CFG["semantic_dedup"], clusters=path)
+    # Row 3's duplicate lives in another shard: the decision still reaches this one.
+    assert result.kept.height + result.dropped.height == 5
+    third = clusters.filter(pl.col("uid") == mine["uid"][3])
+    assert (mine["uid"][3] in result.kept["uid"].to_list()) == third["keep"][0]
+    assert third["cluster_size"][0] == 2
+    write_parquet(pl.concat([clusters, clusters[3:4]]), path)
+    with pytest.raises(ValueError, match="duplicate uids"):
+        image.semantic_dedup(mine, CFG["semantic_dedup"], clusters=path)
+
+
 def test_image_safety_threshold_and_unscored_images(tmp_path):
     df = shard(4)
     scores = pl.DataFrame(
