@@ -34,12 +34,21 @@ from danqing.dedup import CLUSTERS_SCHEMA, DedupSettings, normalise
 from danqing.dedup_partitioned import (
     group_copies,
     nearest_centroids,
+    primary_count,
+    query_rows,
     sample_vectors,
     train_centroids,
     write_assignment,
 )
 from danqing.embed import embedding_model, read_embeddings, read_shard_embeddings
-from danqing.io import read_json, shard_row_count, write_json, write_npy, write_npz
+from danqing.io import (
+    read_json,
+    shard_row_count,
+    write_json,
+    write_npy,
+    write_npz,
+    write_parquet,
+)
 
 INDEX_FORMAT = 1
 RELEASED_SCHEMA = {"uid": pl.String, "released_uid": pl.String, "similarity": pl.Float32}
@@ -202,6 +211,55 @@ def released_pairs(
     return best_released(frame)
 
 
+def released_recall(
+    assignments: Sequence[str],
+    index: ReleaseIndex,
+    group: int,
+    found: pl.DataFrame,
+    settings: DedupSettings,
+) -> dict:
+    """The search's recall in one group, measured: of `recall_sample` new vectors (sampled
+    among the assignment files' rows, the same in every group's job), those with a released
+    vector of the group within beta by brute force over the whole group file, and how many of
+    them the partitioned search (`found`) matched. Memory: the queries and one block."""
+    n = primary_count(assignments)
+    picks = np.sort(
+        np.random.default_rng(settings.seed + 2).choice(
+            n, min(n, settings.recall_sample), replace=False
+        )
+    )
+    out = {"queries": int(len(picks)), "exact_matches": 0, "found_matches": 0}
+    if not len(picks):
+        return out
+    q_uids, q_vectors = query_rows(assignments, picks)
+    with np.load(index.folder / group_file(group)) as data:
+        released = data["vectors"]
+    q = normalise(q_vectors)
+    matched = np.zeros(len(q), bool)
+    for start in range(0, len(released), SEARCH_CHUNK):
+        block = normalise(released[start : start + SEARCH_CHUNK])
+        matched |= (q @ block.T > 1.0 - settings.beta).any(axis=1)
+    exact = set(q_uids[matched].tolist())
+    out["exact_matches"] = len(exact)
+    out["found_matches"] = len(exact & set(found["uid"].to_list()))
+    return out
+
+
+def released_recall_summary(stat_files: Sequence[str]) -> dict | None:
+    """The recall of every group's search together (None without an earlier index)."""
+    if not stat_files:
+        return None
+    groups = [read_json(path) for path in stat_files]
+    exact = sum(g["exact_matches"] for g in groups)
+    found = sum(g["found_matches"] for g in groups)
+    return {
+        "queries": max(g["queries"] for g in groups),
+        "exact_matches": exact,
+        "found_matches": found,
+        "recall": found / exact if exact else None,
+    }
+
+
 def best_released(frame: pl.DataFrame) -> pl.DataFrame:
     """One row per new uid: its most similar released image (ties: the smaller released uid)."""
     return (
@@ -308,18 +366,31 @@ def manifest_job(centroids: str, group_files: Sequence[str], embeddings: Sequenc
 
 def search_assign_job(shard: str, embeddings: str, index_folder: str, cfg: dict, out: str) -> dict:
     """A new shard's vectors assigned to the earlier index's partitions (boundary copies
-    included), at the cross-batch beta."""
+    included, at most the cross-batch `partition_copies`), at the cross-batch beta."""
     index = ReleaseIndex.open(index_folder)
     emb = read_shard_embeddings(shard, embeddings)
     index.check_compatible(emb.model, emb.image.shape[1])
     beta = DedupSettings.from_config(cfg, emb.model).beta
-    return write_assignment(out, emb.uids, emb.image, index.centroids(), beta)
+    return write_assignment(
+        out, emb.uids, emb.image, index.centroids(), beta, cfg["partition_copies"]
+    )
 
 
 def search_job(
-    assignments: Sequence[str], embeddings: Sequence[str], index_folder: str, group: int, cfg: dict
-) -> pl.DataFrame:
-    """The released duplicates of the new vectors in one group of the index's partitions."""
-    model = embedding_model(embeddings)
-    beta = DedupSettings.from_config(cfg, model).beta
-    return released_pairs(assignments, ReleaseIndex.open(index_folder), group, beta)
+    assignments: Sequence[str],
+    embeddings: Sequence[str],
+    index_folder: str,
+    group: int,
+    cfg: dict,
+    pairs_out: str,
+    stats_out: str,
+) -> dict:
+    """The released duplicates of the new vectors in one group of the index's partitions, and
+    the search's measured recall in that group."""
+    settings = DedupSettings.from_config(cfg, embedding_model(embeddings))
+    index = ReleaseIndex.open(index_folder)
+    found = released_pairs(assignments, index, group, settings.beta)
+    stats = released_recall(assignments, index, group, found, settings)
+    write_parquet(found, pairs_out)
+    write_json(stats, stats_out)
+    return stats

@@ -18,7 +18,7 @@ import polars as pl
 
 from danqing import dedup_partitioned as P
 from danqing.dedup import DedupSettings, settings_dict
-from danqing.dedup_index import read_released, released_decisions
+from danqing.dedup_index import read_released, released_decisions, released_recall_summary
 from danqing.embed import embedding_model, read_shard_embeddings
 from danqing.io import shard_row_count, write_json, write_npy, write_parquet
 
@@ -59,14 +59,27 @@ def cross_batch_decisions(
     )
 
 
+def released_stats(found: pl.DataFrame, against: Sequence[str], recall_files: Sequence[str]):
+    """What the searches of earlier releases found, and their measured recall."""
+    if not against:
+        return {}
+    return {
+        "released_duplicates": found.height,
+        "against": list(against),
+        "released_recall": released_recall_summary(recall_files),
+    }
+
+
 def cross_batch_stats(
-    stats: dict, rows: pl.DataFrame, owner_rows: pl.DataFrame, found, against
+    stats: dict,
+    rows: pl.DataFrame,
+    owner_rows: pl.DataFrame,
+    found,
+    against,
+    recall_files: Sequence[str] = (),
 ) -> dict:
     stats["repeated_uids"] = rows.height - owner_rows.height
-    if against:
-        stats["released_duplicates"] = found.height
-        stats["against"] = list(against)
-    return stats
+    return {**stats, **released_stats(found, against, recall_files)}
 
 
 def repeats_job(shards: Sequence[str], out: str) -> int:
@@ -160,6 +173,7 @@ def merge_job(
     shards: Sequence[str] = (),
     released: Sequence[str] = (),
     against: Sequence[str] = (),
+    released_recall: Sequence[str] = (),
 ) -> dict:
     """The sets from every partition's pairs: one batch's (`batch`), or across batches (the
     `shards` entering the step, in the assignment files' order). Memory ~ the linked uids and
@@ -188,9 +202,7 @@ def merge_job(
         )
         distinct = stats["input"] + (found.height if against else 0)
         stats["repeated_uids"] = shard_row_count(shards) - distinct
-        if against:
-            stats["released_duplicates"] = found.height
-            stats["against"] = list(against)
+        stats.update(released_stats(found, against, released_recall))
         scope = "cross_batch"
     stats = {
         "scope": scope,

@@ -454,7 +454,16 @@ def streamed_representatives(
     return nearest_members(compact, dist, sorted_uids[members]), np.maximum(dist, 0.0)
 
 
-def _query_rows(assignments: Sequence[str], picks: np.ndarray):
+def primary_count(assignments: Sequence[str]) -> int:
+    """The rows of the assignment files (each vector once, in its own partition)."""
+    total = 0
+    for path in assignments:
+        with np.load(path) as data:
+            total += int(data["primary"].sum())
+    return total
+
+
+def query_rows(assignments: Sequence[str], picks: np.ndarray):
     """(uids, vectors) of the primary rows at positions `picks` (sorted) of the files' order."""
     uids, vectors, offset = [], [], 0
     for path in assignments:
@@ -481,7 +490,7 @@ def sampled_recall(
     primary rows), reading the vectors shard by shard (memory: the queries and one shard)."""
     rng = np.random.default_rng(settings.seed + 1)
     queries = np.sort(rng.choice(n, min(n, settings.recall_sample), replace=False))
-    q_uids, q_vectors = _query_rows(assignments, queries)
+    q_uids, q_vectors = query_rows(assignments, queries)
     query_uids = set(q_uids.tolist())
     q = normalise(q_vectors)
     threshold = 1.0 - settings.beta

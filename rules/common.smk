@@ -160,13 +160,22 @@ def released_assignments(wildcards):
     ]
 
 
-def released_pair_files(wildcards):
-    """Every search job's released duplicates, of every earlier index."""
-    return [
-        f"results/dedup/released/{k}/pairs/{group}.parquet"
-        for k, index in enumerate(EARLIER_INDEXES)
-        for group in range(index.groups)
-    ]
+def released_search_files(ext):
+    """An input function: every search job's released duplicates (ext "parquet") or measured
+    recall ("json"), of every earlier index."""
+
+    def files(wildcards):
+        return [
+            f"results/dedup/released/{k}/pairs/{group}.{ext}"
+            for k, index in enumerate(EARLIER_INDEXES)
+            for group in range(index.groups)
+        ]
+
+    return files
+
+
+released_pair_files = released_search_files("parquet")
+released_recall_files = released_search_files("json")
 
 
 FIG_DIR = "results/figures"

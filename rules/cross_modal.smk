@@ -96,6 +96,7 @@ if CROSS_PARTITIONS:
             embeddings=embedding_files,
             shards=step_input_files("cross_batch_dedup"),
             released=released_pair_files,
+            released_recall=released_recall_files,
         output:
             clusters="results/dedup/cross_batch/clusters.parquet",
             stats="results/dedup/cross_batch/stats.json",
@@ -123,6 +124,7 @@ else:
             shards=step_input_files("cross_batch_dedup"),
             embeddings=embedding_files,
             released=released_pair_files,
+            released_recall=released_recall_files,
         output:
             clusters="results/dedup/cross_batch/clusters.parquet",
             stats="results/dedup/cross_batch/stats.json",

@@ -110,6 +110,7 @@ rule released_pairs:
         index=earlier_index_files,
     output:
         pairs="results/dedup/released/{earlier}/pairs/{group}.parquet",
+        stats="results/dedup/released/{earlier}/pairs/{group}.json",
     log:
         "results/logs/released_pairs/{earlier}/{group}.log",
     benchmark:

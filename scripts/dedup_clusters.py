@@ -14,4 +14,5 @@ dedup_clusters(
     # Only the cross-batch rule searches earlier releases.
     released=snakemake.input.get("released", []),
     against=snakemake.params.get("against", []),
+    released_recall=snakemake.input.get("released_recall", []),
 )

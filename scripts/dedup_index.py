@@ -1,7 +1,6 @@
 """Snakemake entry point of the dedup index's jobs (params.stage says which)."""
 
 from danqing import dedup_index as I
-from danqing.io import write_parquet
 from danqing.runner import setup_logging
 
 setup_logging(snakemake.log[0])
@@ -22,13 +21,14 @@ elif stage == "search_assign":
         inputs.shard, inputs.embeddings, snakemake.params.index, cfg, outputs.assignment
     )
 elif stage == "search":
-    pairs = I.search_job(
+    I.search_job(
         inputs.assignments,
         inputs.embeddings,
         snakemake.params.index,
         int(snakemake.wildcards.group),
         cfg,
+        outputs.pairs,
+        outputs.stats,
     )
-    write_parquet(pairs, outputs.pairs)
 else:
     raise ValueError(f"unknown stage {stage}")

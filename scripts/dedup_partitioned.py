@@ -39,6 +39,7 @@ elif stage == "merge":
         shards=inputs.shards if across else (),
         released=inputs.released if across else (),
         against=snakemake.params.against if across else (),
+        released_recall=inputs.released_recall if across else (),
     )
 else:
     raise ValueError(f"unknown stage {stage}")

@@ -69,6 +69,33 @@ def test_duplicates_straddling_partitions_are_found(tmp_path):
     assert straddling, "no released duplicate lies in another partition than its new copy"
 
 
+@pytest.mark.parametrize("copies", [None, 1])
+def test_the_search_measures_its_recall_against_brute_force(tmp_path, copies):
+    from danqing.dedup_index import released_pairs, released_recall, released_recall_summary
+    from danqing.dedup_partitioned import write_assignment
+    from danqing.io import write_json
+
+    r_uids, released, n_uids, new = released_and_new(seed=8)
+    index = build_index(tmp_path / "index", r_uids, released, "m", 60, 4)
+    settings = D.DedupSettings(beta=0.02, recall_sample=len(n_uids))
+    path = str(tmp_path / "assign.npz")
+    write_assignment(path, n_uids, new, index.centroids(), settings.beta, copies)
+    files = []
+    for group in range(index.groups):
+        found = released_pairs([path], index, group, settings.beta)
+        files.append(str(tmp_path / f"{group}.json"))
+        write_json(released_recall([path], index, group, found, settings), files[-1])
+    summary = released_recall_summary(files)
+    expected = brute_force(r_uids, released, n_uids, new, settings.beta)
+    assert summary["queries"] == len(n_uids)
+    # Every new image with a released one within beta, counted in each group that holds one.
+    assert summary["exact_matches"] >= len(expected) > 50
+    if copies is None:
+        assert summary["recall"] == 1.0
+    else:  # only the own partition searched: the straddling duplicates are missed, and counted
+        assert summary["recall"] < 1.0
+
+
 def test_an_index_of_another_model_or_format_is_refused(tmp_path):
     r_uids, released, _, _ = released_and_new()
     index = build_index(tmp_path / "index", r_uids, released, "efficientnet-lite0", 4, 2)

@@ -383,4 +383,6 @@ def test_a_later_run_drops_the_images_an_earlier_release_holds(full_run, tmp_pat
     assert sims.max() <= 1 - MODEL_BETA["efficientnet-lite0"]
     stats = json.loads((workdir / "results/dedup/cross_batch/stats.json").read_text())
     assert stats["released_duplicates"] == released.height
+    recall = stats["released_recall"]
+    assert recall["exact_matches"] > 0 and recall["recall"] == 1.0  # exact copies by default
     assert len(list(workdir.glob("results/dedup/released/0/pairs/*.parquet"))) == 3

@@ -126,13 +126,14 @@ def dedup_clusters(
     scope: str,
     released: Sequence[str] = (),
     against: Sequence[str] = (),
+    released_recall: Sequence[str] = (),
 ) -> dict:
     """Near-duplicate sets among the rows of `shards` (their embeddings from `embeddings`), with
     the centroid-nearest member of each set kept; run statistics (index, IVF recall) as JSON.
 
     `released`: the search results of earlier releases' indexes (`against`,
     danqing.dedup_index): those rows are decided as released duplicates and take no part in
-    the sets."""
+    the sets; `released_recall`: those searches' measured recall."""
     from danqing.dedup import DedupSettings, collect_embeddings, dedup, settings_dict
     from danqing.dedup_jobs import (
         cross_batch_decisions,
@@ -150,7 +151,7 @@ def dedup_clusters(
     settings = DedupSettings.from_config(cfg, model)
     frame, stats = dedup(uids, vectors, settings)
     frame = cross_batch_decisions(frame, owner_rows, found, against)
-    stats = cross_batch_stats(stats, rows, owner_rows, found, against)
+    stats = cross_batch_stats(stats, rows, owner_rows, found, against, released_recall)
     write_parquet(frame, out)
     stats = {"scope": scope, **stats, "settings": settings_dict(settings)}
     write_json(stats, stats_out)

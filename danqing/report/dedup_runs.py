@@ -12,6 +12,8 @@ COLUMNS = {
     "removed": pl.Int64,
     # Images dropped before the sets for duplicating an earlier release's (release.dedup_index).
     "released_duplicates": pl.Int64,
+    # Of sampled new images with a released one within beta (brute force), the share found.
+    "released_recall": pl.Float64,
     "beta": pl.Float64,
     "index": pl.String,
     "pair_recall": pl.Float64,
@@ -36,6 +38,7 @@ def summary(runs: list[tuple[str, str | None, dict]]) -> pl.DataFrame:
                 "sets": stats.get("sets"),
                 "removed": stats.get("removed"),
                 "released_duplicates": stats.get("released_duplicates"),
+                "released_recall": (stats.get("released_recall") or {}).get("recall"),
                 "beta": stats.get("beta"),
                 "index": index,
                 "pair_recall": recall.get("recall")
