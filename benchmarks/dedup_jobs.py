@@ -53,7 +53,7 @@ def write_inputs(workdir: Path, n: int, dim: int, shard_vectors: int) -> np.ndar
     old = time.time() - 1800
     for k in range(shards):
         rows = slice(k * shard_vectors, min(n, (k + 1) * shard_vectors))
-        uids = [f"v{r:09d}" for r in range(rows.start, rows.stop)]
+        uids = [f"v{r:019d}" for r in range(rows.start, rows.stop)]
         shard = workdir / f"results/steps/download_images/b1/s{k:05d}.parquet"
         write_parquet(pl.DataFrame({"uid": uids, "batch": ["b1"] * len(uids)}), shard)
         emb = workdir / f"results/embeddings/b1/s{k:05d}.npz"

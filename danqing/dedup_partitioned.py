@@ -445,10 +445,11 @@ def streamed_representatives(
             sets = sets[by_set]
             starts = np.flatnonzero(np.r_[True, sets[1:] != sets[:-1]])
             sums[sets[starts]] += np.add.reduceat(x[inside[by_set]], starts, axis=0)
-        centroids = sums / np.linalg.norm(sums, axis=1, keepdims=True)
+        # In place: the block is the merge's largest array.
+        sums /= np.linalg.norm(sums, axis=1, keepdims=True)
         for m, x in _member_rows(assignments, sorted_uids, member_of):
             inside = (compact[m] >= lo) & (compact[m] < hi)
-            c = centroids[compact[m[inside]] - lo]
+            c = sums[compact[m[inside]] - lo]
             dist[m[inside]] = 1.0 - np.einsum("ij,ij->i", x[inside], c)
         lo = hi
     return nearest_members(compact, dist, sorted_uids[members]), np.maximum(dist, 0.0)
