@@ -28,6 +28,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 import polars as pl
@@ -39,7 +40,7 @@ from danqing.dedup import (
     normalise,
     union_find,
 )
-from danqing.io import shard_uids
+from danqing.io import atomic_path, shard_row_count, shard_uids, write_npz, write_parquet
 
 log = logging.getLogger("danqing")
 
@@ -65,7 +66,6 @@ def sample_vectors(
     """A uniform sample of about `size` of the vectors of the shards' rows (`embeddings[k]`
     holds shard k's), one shard at a time: memory ~ one shard and the sample."""
     from danqing.embed import read_embeddings
-    from danqing.io import shard_row_count
 
     if len(shards) != len(embeddings):
         raise ValueError(f"{len(shards)} shards for {len(embeddings)} embedding files")
@@ -173,8 +173,6 @@ def write_assignment(
     max_copies: int | None = None,
 ) -> dict:
     """The partitions of one shard's vectors, with the vectors as stored (float16)."""
-    from danqing.io import write_npz
-
     stored = np.asarray(vectors, dtype=np.float16)
     x = normalise(stored) if len(stored) else stored
     rows, parts, primary = assign(x, centroids, beta, max_copies)
@@ -254,11 +252,6 @@ def _uid_positions(sorted_uids: np.ndarray, uids: np.ndarray) -> np.ndarray:
     return np.where(sorted_uids[pos] == uids, pos, -1)
 
 
-def _primary_uids(path: str) -> np.ndarray:
-    with np.load(path) as data:
-        return data["uids"][data["rows"][data["primary"]]].astype(str)
-
-
 def linked_pairs(pair_files: Sequence[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(the sorted uids that some pair holds, each pair's two indices into them)."""
     frames = [pl.read_parquet(path) for path in pair_files]
@@ -276,8 +269,6 @@ class DecisionsWriter:
     time and renamed into place when complete."""
 
     def __init__(self, path: str, extra: Sequence[str] = ()):
-        from danqing.io import atomic_path
-
         self.schema = {**CLUSTERS_SCHEMA, **dict.fromkeys(extra, pl.String)}
         self._atomic = atomic_path(path)
         self._writer = None
@@ -291,7 +282,10 @@ class DecisionsWriter:
         return self
 
     def write(self, frame: pl.DataFrame) -> None:
-        self._writer.write_table(frame.select(list(self.schema)).cast(self.schema).to_arrow())
+        """One part; an extra column the part lacks is written as nulls."""
+        absent = [pl.lit(None, pl.String).alias(c) for c in self.schema if c not in frame.columns]
+        frame = frame.with_columns(absent).select(list(self.schema)).cast(self.schema)
+        self._writer.write_table(frame.to_arrow())
 
     def __exit__(self, *exc):
         self._writer.close()
@@ -336,7 +330,7 @@ def merge(
         for k, path in enumerate(assignments):
             with np.load(path) as data:
                 copies += len(data["rows"])
-            uids = _primary_uids(path)
+                uids = data["uids"][data["rows"][data["primary"]]].astype(str)
             if len(np.unique(uids)) != len(uids):
                 raise ValueError(f"{path}: duplicate uids in the dedup input")
             pos = _uid_positions(linked, uids)
@@ -358,11 +352,7 @@ def merge(
             )
             if owners is not None:
                 frame = frame.with_columns(pl.lit(owners[k], dtype=pl.String).alias("owner_batch"))
-            writer.write(
-                frame.with_columns(
-                    [pl.lit(None, pl.String).alias(c) for c in extra if c not in frame.columns]
-                )
-            )
+            writer.write(frame)
             n += len(uids)
             kept += int(frame["keep"].sum())
         if (seen > 1).any():
@@ -373,11 +363,7 @@ def merge(
                 "(pairs of another run?)"
             )
         if extra_rows is not None and extra_rows.height:
-            writer.write(
-                extra_rows.with_columns(
-                    [pl.lit(None, pl.String).alias(c) for c in extra if c not in extra_rows.columns]
-                )
-            )
+            writer.write(extra_rows)
     stats = {
         "input": n,
         "kept": kept,
@@ -534,10 +520,6 @@ def dedup_partitioned(
 ) -> tuple[pl.DataFrame, dict]:
     """All four stages in one process, through the same files the jobs write (for tests and
     small inputs); `vectors` split into 3 "shards"."""
-    from pathlib import Path
-
-    from danqing.io import write_parquet
-
     uids = list(uids)
     stored = np.asarray(vectors, dtype=np.float16)
     centroids = train_centroids(normalise(stored), partitions, settings.seed)
