@@ -104,12 +104,13 @@ def _embed_rates(embedder, forward, images: list[bytes], texts: list[str] | None
 
 def _effnet(device: str, images: list[bytes], batch: int) -> dict:
     from benchmarks.flops import macs_per_image
+    from danqing import config
     from danqing.embed import load_embedder
     from danqing.embed.efficientnet_lite import EMBED_BLUR_SIGMA, pixels
     from danqing.embed.efficientnet_onnx import to_onnx
 
     embedder = load_embedder(
-        {"model": "efficientnet-lite0", "batch_size": batch, "runtime": "auto"},
+        config.section("embedding", {"model": "efficientnet-lite0", "batch_size": batch}),
         device=device,
         threads=1,
     )

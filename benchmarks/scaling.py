@@ -67,9 +67,10 @@ def _nsfw(quick: bool):
 
 
 def _embeddings(quick: bool):
+    from danqing import config
     from danqing.embed import load_embedder
 
-    cfg = {"model": "efficientnet-lite0", "batch_size": 64, "runtime": "auto"}
+    cfg = config.section("embedding", {"model": "efficientnet-lite0", "batch_size": 64})
     embedder = load_embedder(cfg, device="cpu", threads=1)
     images = [data for _, data in _images(quick)]
     return lambda: len(embedder.embed_images(images)), "images"

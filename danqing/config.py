@@ -69,6 +69,12 @@ def load(path: str | Path = DEFAULT_CONFIG, overrides: dict | None = None) -> di
     return validate(config)
 
 
+def section(name: str, overrides: dict | None = None) -> dict:
+    """One section of the default configuration with `overrides` merged in, validated and
+    schema-filled: what a library function reading that section receives from the workflow."""
+    return load(overrides={name: overrides or {}})[name]
+
+
 def deep_update(base: dict, extra: dict) -> dict:
     out = dict(base)
     for key, value in extra.items():

@@ -16,7 +16,9 @@ import math
 from collections.abc import Iterator
 from pathlib import Path
 
-from danqing.config import unknown_steps
+import yaml
+
+from danqing.config import SCHEMA, unknown_steps
 from danqing.steps import embedding_steps
 
 # step -> config keys under filters.<step> that name a file (a list of files for `lists`-like
@@ -34,6 +36,8 @@ STEP_FILES: dict[str, tuple[str, ...]] = {
     "image_safety": ("model",),
 }
 EMBEDDING_STEPS = embedding_steps()
+# The steps with a section under `filters` in the schema (the rest take no settings).
+FILTER_SECTIONS = tuple(yaml.safe_load(SCHEMA.read_text())["properties"]["filters"]["properties"])
 
 
 def _numbers(value, where: str) -> Iterator[tuple[str, float]]:
@@ -56,37 +60,39 @@ def problems(config: dict, root: str | Path = ".") -> list[str]:
         if not math.isfinite(value)
     ]
     found += unknown_steps(config)
-    filters = config.get("filters", {})
-    steps = set(config.get("steps", []))
-    length = filters.get("text_constraints", {})
-    if "text_constraints" in steps and length.get("min_words", 0) > length.get("max_words", 1e9):
+    filters, steps = config["filters"], set(config["steps"])
+    settings = {step: filters[step] for step in steps if step in filters}
+    found += [
+        f"config key filters.{step}: step {step} is enabled but has no settings"
+        for step in sorted(steps & set(FILTER_SECTIONS) - set(filters))
+    ]
+    length = settings.get("text_constraints")
+    if length and length["min_words"] > length["max_words"]:
         found.append(
             f"config key filters.text_constraints: min_words {length['min_words']} > "
             f"max_words {length['max_words']}: no caption could pass"
         )
-    window = filters.get("cross_modal_alignment", {})
-    if "cross_modal_alignment" in steps and window.get("min_distance", 0) > window.get(
-        "max_distance", 1e9
-    ):
+    window = settings.get("cross_modal_alignment")
+    if window and window["min_distance"] > window["max_distance"]:
         found.append(
             f"config key filters.cross_modal_alignment: min_distance "
             f"{window['min_distance']} > max_distance {window['max_distance']}: no "
             "pair could pass"
         )
     for step, keys in STEP_FILES.items():
-        if step not in steps:
+        if step not in settings:
             continue
         for key in keys:
-            value = filters.get(step, {}).get(key)
+            value = settings[step][key]
             paths = value if isinstance(value, list) else [value]
             for path in paths:
                 if path is not None and not (root / path).is_file():
                     found.append(f"config key filters.{step}.{key}: file not found: {path}")
-    checkpoint = config.get("embedding", {}).get("checkpoint")
+    checkpoint = config["embedding"]["checkpoint"]
     if steps & set(EMBEDDING_STEPS) and checkpoint and not (root / checkpoint).is_file():
         found.append(f"config key embedding.checkpoint: file not found: {checkpoint}")
     found += dedup_index_problems(config, root, steps)
-    where = ((config.get("warc") or {}).get("index") or {}).get("where")
+    where = config["warc"]["index"]["where"]
     if where:
         from danqing.ingest.cc_index import where_filter
 
@@ -100,14 +106,14 @@ def problems(config: dict, root: str | Path = ".") -> list[str]:
 def dedup_index_problems(config: dict, root: Path, steps: set[str]) -> list[str]:
     """release.dedup_index: writing one needs embeddings; searching one needs the cross-batch
     step, and each index folder its index.json."""
-    index_cfg = (config.get("release") or {}).get("dedup_index") or {}
+    index_cfg = config["release"]["dedup_index"]
     found = []
-    if index_cfg.get("write") and not steps & set(EMBEDDING_STEPS):
+    if index_cfg["write"] and not steps & set(EMBEDDING_STEPS):
         found.append(
             "config key release.dedup_index.write: the index holds the image embeddings, but "
             f"no step that embeds images is enabled ({', '.join(EMBEDDING_STEPS)})"
         )
-    against = index_cfg.get("against") or []
+    against = index_cfg["against"]
     if against and "cross_batch_dedup" not in steps:
         found.append(
             "config key release.dedup_index.against: earlier releases are searched at the "

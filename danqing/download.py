@@ -289,11 +289,11 @@ def user_agent(token: str | None) -> str:
 def worker_settings(cfg: dict, network: dict | None) -> dict:
     """What each img2dataset worker needs to guard its requests (picklable)."""
     return {
-        "allowed_networks": list((network or {}).get("allowed_networks") or []),
+        "allowed_networks": list(network["allowed_networks"]) if network else [],
         "deadline": float(cfg["request_deadline"]),
         "max_bytes": int(cfg["max_response_bytes"]),
         "robots_txt": bool(cfg["robots_txt"]),
-        "user_agent_token": cfg.get("user_agent_token"),
+        "user_agent_token": cfg["user_agent_token"],
         "timeout": float(cfg["timeout"]),
     }
 
@@ -381,7 +381,7 @@ def guarded_distributor(
 
 def img2dataset_kwargs(cfg: dict, processes: int) -> dict:
     """img2dataset.download arguments from the `filters.download_images` config section."""
-    max_aspect = cfg.get("max_aspect_ratio")
+    max_aspect = cfg["max_aspect_ratio"]
     return {
         "input_format": "parquet",
         "url_col": "url",
@@ -393,8 +393,8 @@ def img2dataset_kwargs(cfg: dict, processes: int) -> dict:
         "number_sample_per_shard": int(cfg["samples_per_tar"]),
         "timeout": cfg["timeout"],
         "retries": int(cfg["retries"]),
-        "user_agent_token": cfg.get("user_agent_token"),
-        "disallowed_header_directives": list(cfg.get("disallowed_header_directives") or []),
+        "user_agent_token": cfg["user_agent_token"],
+        "disallowed_header_directives": list(cfg["disallowed_header_directives"]),
         "image_size": int(cfg["image_size"]),
         "resize_mode": cfg["resize_mode"],
         "resize_only_if_bigger": bool(cfg["resize_only_if_bigger"]),
@@ -417,7 +417,7 @@ def _fingerprint(frame: pl.DataFrame, cfg: dict) -> str:
     digest = hashlib.sha256()
     for uid, url in zip(frame["uid"].to_list(), frame["url"].to_list(), strict=True):
         digest.update(f"{uid}\t{url}\n".encode())
-    digest.update(json.dumps({k: cfg.get(k) for k in OUTPUT_SETTINGS}, sort_keys=True).encode())
+    digest.update(json.dumps({k: cfg[k] for k in OUTPUT_SETTINGS}, sort_keys=True).encode())
     return digest.hexdigest()
 
 

@@ -10,6 +10,7 @@ import threading
 import polars as pl
 import pytest
 
+from danqing import config
 from danqing.ingest import cc_index
 from danqing.ingest.archive import extract_warc
 from danqing.ingest.payloads import cld2_languages
@@ -333,13 +334,15 @@ def test_crawl_ids_select_their_warc_subset_index_files_from_the_published_listi
         {f"/crawl-data/{CRAWL}/cc-index-table.paths.gz": gzip.compress(listing.encode())}
     )
     monkeypatch.chdir(tmp_path)
-    cfg = {"base_url": server.url, "index": {"crawls": [CRAWL]}}
+    cfg = config.section("warc", {"base_url": server.url, "index": {"crawls": [CRAWL]}})
     try:
         with pytest.raises(ValueError, match="cannot read the index listing"):
             cc_index.index_locations(cfg)  # 127.0.0.1 is refused unless allowed
         found = cc_index.index_locations(cfg, LOOPBACK)
         with pytest.raises(ValueError, match="CC-MAIN-2019-01 at .*404"):
-            cc_index.index_locations({**cfg, "index": {"crawls": ["CC-MAIN-2019-01"]}}, LOOPBACK)
+            cc_index.index_locations(
+                {**cfg, "index": {**cfg["index"], "crawls": ["CC-MAIN-2019-01"]}}, LOOPBACK
+            )
     finally:
         server.close()
     assert found == [
@@ -367,7 +370,7 @@ def test_a_sql_condition_narrows_the_selection_and_bad_sql_is_a_config_error(cra
     with pytest.raises(ValueError, match="no column"):
         cc_index.select_records(location, ["zho"], cc_index.HTML_MIME, where="url_host_tld = 'cn'")
     bad = {"warc": {"index": {"where": "fetch_status = = 200"}}}
-    assert any("warc.index.where" in p for p in problems(bad))
+    assert any("warc.index.where" in p for p in problems(config.load(overrides=bad)))
 
 
 def test_retries_back_off_exponentially_and_stop_at_the_limit(monkeypatch):

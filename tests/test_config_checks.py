@@ -62,6 +62,16 @@ def test_a_disabled_step_does_not_need_its_files():
     assert config_checks.problems(cfg, ROOT) == []
 
 
+def test_an_enabled_step_without_its_settings_is_named():
+    cfg = with_steps()
+    del cfg["filters"]["cn_detect"]
+    assert config_checks.problems(cfg, ROOT) == [
+        "config key filters.cn_detect: step cn_detect is enabled but has no settings"
+    ]
+    cfg["steps"].remove("cn_detect")
+    assert config_checks.problems(cfg, ROOT) == []
+
+
 def test_snakemake_stops_before_any_job(tmp_path):
     workdir = make_workdir(tmp_path / "wf", {"filters": {"text_constraints": {"min_words": 70}}})
     proc = run_snakemake(workdir, "-n", check=False)

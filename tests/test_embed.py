@@ -5,7 +5,7 @@ import pytest
 import torch
 from PIL import Image, ImageEnhance
 
-from danqing import cnclip
+from danqing import cnclip, config
 from danqing.embed import (
     Embeddings,
     alignment_distance,
@@ -130,14 +130,17 @@ def tiny_clip(tmp_path):
 
 def test_tiny_chinese_clip_round_trip(tiny_clip):
     configs, checkpoint, model = tiny_clip
-    cfg = {
-        "model": "chinese-clip",
-        "checkpoint": str(checkpoint),
-        "architecture": "Tiny-ViT",
-        "text_architecture": "Tiny-BERT",
-        "config_dir": str(configs),
-        "batch_size": 2,
-    }
+    cfg = config.section(
+        "embedding",
+        {
+            "model": "chinese-clip",
+            "checkpoint": str(checkpoint),
+            "architecture": "Tiny-ViT",
+            "text_architecture": "Tiny-BERT",
+            "config_dir": str(configs),
+            "batch_size": 2,
+        },
+    )
     embedder = load_embedder(cfg, device="cpu")
     assert (embedder.dim, embedder.has_text) == (16, True)
     images = [encode(photo(n)) for n in ("chelsea", "coffee", "rocket")]

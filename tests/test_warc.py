@@ -10,12 +10,19 @@ from datetime import UTC, datetime
 import polars as pl
 import pytest
 
+from danqing import config
 from danqing.ingest.archive import check_counts, extract_warc
 from danqing.ingest.charsets import decode_html, python_codecs
 from danqing.ingest.html_images import absolute_url, best_srcset_url, page_images, parse_srcset
 from danqing.ingest.pairs import PAIR_SCHEMA
 from danqing.ingest.reasons import SkipRecord
-from danqing.ingest.sources import batch_of_crawl, warc_locations, warc_sources
+from danqing.ingest.sources import (
+    batch_of_crawl,
+    partition_input_path,
+    warc_configured,
+    warc_locations,
+    warc_sources,
+)
 from danqing.urls import registered_domain
 from tests.conftest import make_workdir, run_snakemake
 from tests.support.warc_write import capture, http_response, warcinfo, write_warc
@@ -428,12 +435,15 @@ def test_warc_list_from_paths_and_a_paths_file(tmp_path):
             f"crawl-data/{CRAWL}/segments/1/warc/CC-MAIN-1-00000.warc.gz\n\n"
             f"crawl-data/{CRAWL}/segments/2/warc/CC-MAIN-1-00001.warc.gz\n"
         )
-    cfg = {
-        "paths": ["/data/x/a.warc.gz", "/data/y/a.warc.gz"],
-        "paths_file": str(listing),
-        "base_url": "https://data.commoncrawl.org",
-        "max_files": 3,
-    }
+    cfg = config.section(
+        "warc",
+        {
+            "paths": ["/data/x/a.warc.gz", "/data/y/a.warc.gz"],
+            "paths_file": str(listing),
+            "base_url": "https://data.commoncrawl.org",
+            "max_files": 3,
+        },
+    )
     assert warc_sources(cfg) == {
         "a-" + hashlib.sha1(b"/data/x/a.warc.gz").hexdigest()[:8]: "/data/x/a.warc.gz",
         "a-" + hashlib.sha1(b"/data/y/a.warc.gz").hexdigest()[:8]: "/data/y/a.warc.gz",
@@ -441,7 +451,21 @@ def test_warc_list_from_paths_and_a_paths_file(tmp_path):
         "CC-MAIN-1-00000.warc.gz",
     }
     with pytest.raises(ValueError, match="listed twice"):
-        warc_locations({"paths": ["a.warc.gz", "a.warc.gz"]})
+        warc_locations(config.section("warc", {"paths": ["a.warc.gz", "a.warc.gz"]}))
+    assert warc_configured(cfg)
+
+
+def test_the_partition_reads_the_crawl_when_any_warc_or_index_source_is_configured():
+    assert not warc_configured(config.section("warc"))
+    only_crawls = config.section("warc", {"index": {"crawls": [CRAWL]}})
+    assert warc_configured(only_crawls)
+    assert partition_input_path(only_crawls, {"path": "pairs.parquet"}) != "pairs.parquet"
+    assert partition_input_path(config.section("warc"), {"path": "pairs.parquet"}) == (
+        "pairs.parquet"
+    )
+
+
+def test_a_crawl_id_in_two_batches_is_an_error():
     with pytest.raises(ValueError, match="b1 and b2"):
         batch_of_crawl({"b1": [CRAWL], "b2": [CRAWL]})
 

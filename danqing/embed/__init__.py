@@ -50,11 +50,11 @@ def load_embedder(cfg: dict, device: str | None = None, threads: int = 0) -> Emb
         from danqing.embed.chinese_clip import ChineseClipEmbedder
 
         return ChineseClipEmbedder(
-            cfg.get("checkpoint"),
+            cfg["checkpoint"],
             architecture=cfg["architecture"],
-            text_architecture=cfg.get("text_architecture"),
-            config_dir=cfg.get("config_dir"),
-            download_root=cfg.get("download_root"),
+            text_architecture=cfg["text_architecture"],
+            config_dir=cfg["config_dir"],
+            download_root=cfg["download_root"],
             device=device,
             batch_size=batch_size,
         )
@@ -62,7 +62,7 @@ def load_embedder(cfg: dict, device: str | None = None, threads: int = 0) -> Emb
         from danqing.embed.efficientnet_lite import EfficientNetLite0Embedder
 
         return EfficientNetLite0Embedder(
-            cfg.get("checkpoint"),
+            cfg["checkpoint"],
             device=device,
             batch_size=batch_size,
             runtime=cfg["runtime"],

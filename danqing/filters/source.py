@@ -38,8 +38,8 @@ def language_control(df: pl.DataFrame, cfg: dict) -> StepResult:
 
 def safety_verdicts(df: pl.DataFrame, cfg: dict, step: str) -> StepResult:
     """Shared by the source-selection and text-refinement safety steps (different lexicons)."""
-    lexicon_path = cfg.get("lexicon")
-    model_path = cfg.get("fasttext_model")
+    lexicon_path = cfg["lexicon"]
+    model_path = cfg["fasttext_model"]
     if not lexicon_path and not model_path:
         raise ValueError(f"{step}: configure a lexicon, a fasttext_model, or both")
     texts = df["alt_text"].to_list()

@@ -101,7 +101,7 @@ def chinese_scores(
 
 
 def cn_detect(df: pl.DataFrame, cfg: dict) -> StepResult:
-    scores = chinese_scores(df["alt_text"].to_list(), cfg.get("model"), spaced_words(df))
+    scores = chinese_scores(df["alt_text"].to_list(), cfg["model"], spaced_words(df))
     threshold = cfg["min_confidence"]
     reasons = [None if p >= threshold else "not_chinese" for p in scores]
     return verdicts(df, "cn_detect", reasons, scores, columns={"chinese_score": scores})
@@ -202,7 +202,7 @@ def unk_tokens(df: pl.DataFrame, cfg: dict) -> StepResult:
     (`count_punctuation: false`) only unknown letters, digits and marks count: characters the
     text encoder cannot read (rare Han characters, unsupported scripts, garbled text).
     """
-    counts = count_unk(df["alt_text"].to_list(), cfg.get("vocab"), cfg["count_punctuation"])
+    counts = count_unk(df["alt_text"].to_list(), cfg["vocab"], cfg["count_punctuation"])
     limit = cfg["max_unk"]
     reasons = [None if n <= limit else "too_many_unk" for n in counts]
     return verdicts(df, "unk_tokens", reasons, counts, columns={"unk_count": counts})
@@ -232,7 +232,7 @@ def text_entropy(df: pl.DataFrame, cfg: dict) -> StepResult:
     threshold of 6e-4 could remove nothing.
     """
     unit = cfg["unit"]
-    freq, total = _frequencies(cfg.get("frequency_table"), unit)
+    freq, total = _frequencies(cfg["frequency_table"], unit)
     tokens = [list(t) for t in df["alt_text"].to_list()] if unit == "characters" else words_of(df)
     values = [reference_entropy(t, freq, total) for t in tokens]
     threshold = cfg["min_entropy"]

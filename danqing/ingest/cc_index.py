@@ -194,31 +194,31 @@ def crawl_index_paths(crawl: str, base_url: str, allowed_networks=()) -> list[st
     return entries
 
 
-def index_locations(cfg: dict | None, allowed_networks=()) -> list[str]:
+def index_locations(cfg: dict, allowed_networks=()) -> list[str]:
     """The configured index files: `index.paths`, the lines of `index.paths_file` (a crawl's
     `cc-index-table.paths.gz`) and the subset=warc files of each of `index.crawls`, the last two
     joined to `warc.base_url`."""
-    from danqing.ingest.sources import DEFAULT_BASE_URL, is_url, read_paths_file
+    from danqing.ingest.sources import is_url, read_paths_file
 
-    index = (cfg or {}).get("index") or {}
-    base = (cfg or {}).get("base_url") or DEFAULT_BASE_URL
+    index = cfg["index"]
+    base = cfg["base_url"]
 
     def joined(entries: list[str]) -> list[str]:
         return [
             e if is_url(e) or e.startswith("/") else base.rstrip("/") + "/" + e for e in entries
         ]
 
-    locations = [str(p) for p in index.get("paths") or []]
-    if index.get("paths_file"):
+    locations = [str(p) for p in index["paths"]]
+    if index["paths_file"]:
         locations += joined(read_paths_file(index["paths_file"]))
-    for crawl in index.get("crawls") or []:
+    for crawl in index["crawls"]:
         locations += joined(crawl_index_paths(crawl, base, allowed_networks))
     if len(set(locations)) != len(locations):
         raise ValueError("warc.index: an index file is listed twice")
     return locations
 
 
-def index_sources(cfg: dict | None, allowed_networks=()) -> dict[str, str]:
+def index_sources(cfg: dict, allowed_networks=()) -> dict[str, str]:
     """{job name: index location}, names unique (a hash of the location where stems repeat)."""
     from danqing.ingest.sources import location_stem
 

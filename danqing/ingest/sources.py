@@ -11,22 +11,19 @@ from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import urlsplit
 
-DEFAULT_BASE_URL = "https://data.commoncrawl.org/"
 COLLECTED_PAIRS = "results/ingest/raw_pairs.parquet"
 CRAWL_ID = re.compile(r"CC-MAIN-\d{4}-\d{2}")
 
 
-def warc_configured(cfg: dict | None) -> bool:
-    """True when the `warc` config section lists WARC files or index files to ingest."""
-    index = (cfg or {}).get("index") or {}
+def warc_configured(cfg: dict) -> bool:
+    """True when the (schema-filled) `warc` section lists WARC files, index files or crawls."""
+    index = cfg["index"]
     return bool(
-        cfg
-        and (
-            cfg.get("paths")
-            or cfg.get("paths_file")
-            or index.get("paths")
-            or index.get("paths_file")
-        )
+        cfg["paths"]
+        or cfg["paths_file"]
+        or index["paths"]
+        or index["paths_file"]
+        or index["crawls"]
     )
 
 
@@ -55,19 +52,17 @@ def local_warc_input(sources: dict[str, str]) -> Callable:
     return local_file
 
 
-def warc_locations(cfg: dict | None) -> list[str]:
+def warc_locations(cfg: dict) -> list[str]:
     """The configured WARC files in order: `paths`, then the lines of `paths_file` (a Common
     Crawl `warc.paths.gz`, relative paths joined to `base_url`), cut to `max_files`."""
-    if not cfg:
-        return []
-    locations = [str(p) for p in cfg.get("paths") or []]
-    if cfg.get("paths_file"):
-        base = cfg.get("base_url") or DEFAULT_BASE_URL
+    locations = [str(p) for p in cfg["paths"]]
+    if cfg["paths_file"]:
+        base = cfg["base_url"]
         if not base.endswith("/"):
             base += "/"
         for entry in read_paths_file(cfg["paths_file"]):
             locations.append(entry if is_url(entry) or entry.startswith("/") else base + entry)
-    if cfg.get("max_files") is not None:
+    if cfg["max_files"] is not None:
         locations = locations[: cfg["max_files"]]
     seen: set[str] = set()
     for location in locations:
@@ -85,7 +80,7 @@ def read_paths_file(path: str | Path) -> list[str]:
         return [e for e in (line.strip() for line in handle) if e and not e.startswith("#")]
 
 
-def warc_sources(cfg: dict | None) -> dict[str, str]:
+def warc_sources(cfg: dict) -> dict[str, str]:
     """{job name: location} in list order. The name is the file name without `.warc.gz`, with a
     hash of the location appended only where two files share a name."""
     locations = warc_locations(cfg)

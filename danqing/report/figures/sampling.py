@@ -129,7 +129,7 @@ def embedding_matrix(frame: pl.DataFrame, column: str = "embeddings") -> np.ndar
 
 def compare_frame(cfg: dict, columns: Sequence[str] = ()) -> tuple[str, pl.DataFrame] | None:
     """(name, sampled frame) of `figures.compare`, or None when no comparison is configured."""
-    spec = cfg.get("compare")
+    spec = cfg["compare"]
     if not spec:
         return None
     frame = read_compare(spec["parquet"], columns)
