@@ -20,7 +20,6 @@ from collections import Counter, defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import polars as pl
 import pyarrow as pa
@@ -28,7 +27,7 @@ import pyarrow.parquet as pq
 
 from danqing.io import DROP_SCHEMA, write_json, write_parquet
 from danqing.rows import schema
-from danqing.urls import registered_domain
+from danqing.urls import host_of, registered_domain
 
 SHARD_SCHEMA = schema(
     "uid",
@@ -124,8 +123,8 @@ def _page_title(record: dict) -> str | None:
 def normalise(record: dict) -> Row:
     """Validate one input record against the contract and return it normalised."""
     url = _string(record, "url", required=True).strip()
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
+    host = host_of(url) if url[:8].lower().startswith(("http://", "https://")) else None
+    if not host:
         raise Malformed("invalid_url")
     alt_raw = _string(record, "alt_text", required=True)
     alt = _SPACES.sub(" ", alt_raw).strip()
@@ -154,7 +153,7 @@ def normalise(record: dict) -> Row:
         batch = None
     # One meaning of `domain` whatever the input: the registered domain (img.alicdn.com and a
     # given "img.alicdn.com" both count as alicdn.com in Table 7), as WARC ingestion writes it.
-    domain = registered_domain((_string(record, "domain") or parts.hostname).lower())
+    domain = registered_domain((_string(record, "domain") or host).lower())
     return Row(
         uid=str(uid),
         url=url,

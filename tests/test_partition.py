@@ -79,6 +79,13 @@ def test_normalise_checks_the_contract():
     for reason, change in cases.items():
         with pytest.raises(P.Malformed, match=reason.replace("(", r"\(")):
             P.normalise(_record(0, **change))
+    # The host is read as the rest of the workflow reads it (danqing.urls.host_of).
+    for url in ("http://[::1/a.jpg", "http:///a.jpg", "ftp://x.cn/a.jpg"):
+        with pytest.raises(P.Malformed, match="invalid_url"):
+            P.normalise(_record(0, url=url))
+    assert P.normalise(_record(0, url="HTTP://User@IMG.x.cn:8080/a.jpg", domain=None)).domain == (
+        "x.cn"
+    )
 
 
 def test_partition_jsonl_drops_malformed_and_duplicates(tmp_path):
