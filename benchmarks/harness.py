@@ -119,11 +119,11 @@ class Report:
 
 
 def bench_text(sizes: dict, logs: Path, say: Report, done: dict) -> dict:
-    from benchmarks.text_stages import make_frame
+    from benchmarks.text_stages import CHAIN_STAGE, make_frame
 
     r = run_child("text", {"rows": sizes["text_rows"]}, logs)
     rows = {x["stage"]: x for x in r["results"] if x["ratio"] is not None}
-    chain, cn, cc = rows["text (all 12 steps)"], rows["cn_detect"], rows["font_conversion"]
+    chain, cn, cc = rows[CHAIN_STAGE], rows["cn_detect"], rows["font_conversion"]
     say(f"[text] {r['rows']:,} demo captions, one process (= per core)")
     say(
         f"  12-step text chain      {chain['value']:>10,.0f} rows/s/core | ceiling jieba "
@@ -343,8 +343,10 @@ def bench_dag(sizes: dict, logs: Path, say: Report, done: dict) -> dict:
         )
     last = r["runs"][-1]
     if "text" in done:  # scheduling overhead next to the work of one per-shard text job
-        chain = next(x for x in done["text"]["results"] if x["stage"] == "text (all 12 steps)")
-        job_s = shard_size() / chain["value"] / 12
+        from benchmarks.text_stages import CHAIN_STAGE, TEXT_STEPS
+
+        chain = next(x for x in done["text"]["results"] if x["stage"] == CHAIN_STAGE)
+        job_s = shard_size() / chain["value"] / len(TEXT_STEPS)
         r["ratio"] = last["cpu_seconds"] / last["jobs"] / job_s
         say(
             f"  overhead ratio {r['ratio']:.5f}: snakemake CPU per job / core-seconds of a mean "

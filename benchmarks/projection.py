@@ -11,13 +11,15 @@ from benchmarks.harness import Report, linear
 
 
 def memory_table(res: dict, shard: int) -> list[dict]:
+    from danqing.steps import caption_steps
+
     rows = []
     text_mem = res["text"]["memory"]
     (a, b) = text_mem[0], text_mem[-1]
     at, slope = linear(a["rows"], a["_peak_rss_mib"], b["rows"], b["_peak_rss_mib"], shard)
     rows.append(
         {
-            "stage": "text steps (12, one process)",
+            "stage": f"text steps ({len(caption_steps())}, one process)",
             "measured": ", ".join(
                 f"{m['_peak_rss_mib']:,.0f} MiB at {m['rows']:,} rows" for m in text_mem
             ),

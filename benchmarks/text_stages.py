@@ -21,21 +21,11 @@ from danqing.demo import corpus
 from danqing.filters import registry
 from danqing.filters.text import _opencc, lid176_path
 from danqing.safety import load_fasttext, predict
+from danqing.steps import caption_steps
 
-TEXT_STEPS = [
-    "language_control",
-    "text_safety",
-    "source_reliability",
-    "text_constraints",
-    "cn_detect",
-    "font_conversion",
-    "stop_words",
-    "nouns",
-    "unk_tokens",
-    "text_entropy",
-    "emoji_special_chars",
-    "text_content_safety",
-]
+# The caption steps as the workflow declares them (danqing.steps), in pipeline order.
+TEXT_STEPS = caption_steps()
+CHAIN_STAGE = f"text (all {len(TEXT_STEPS)} steps)"
 
 
 def make_frame(rows: int, seed: int = 7) -> pl.DataFrame:
@@ -100,7 +90,7 @@ def run(rows: int = 50_000, quick: bool = False, chunk: int = 5_000, passes: int
 
     out = [
         {
-            "stage": "text (all 12 steps)",
+            "stage": CHAIN_STAGE,
             "metric": "input rows/s per core",
             "value": processed / total_s,
             "ceiling": "jieba segmentation",
