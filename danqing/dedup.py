@@ -33,6 +33,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import polars as pl
 
+from danqing.config import schema_defaults
 from danqing.vectors import l2_normalise
 
 log = logging.getLogger("danqing")
@@ -66,19 +67,24 @@ def beta_for(configured: float | None, model: str) -> float:
     return MODEL_BETA[model]
 
 
+# The configurable settings' defaults, read from the schema ($defs/dedup): written once.
+_DEFAULTS = schema_defaults("$defs", "dedup")
+
+
 @dataclass(frozen=True)
 class DedupSettings:
-    """Config `filters.semantic_dedup` / `filters.cross_batch_dedup` (see config/schema.yaml)."""
+    """Config `filters.semantic_dedup` / `filters.cross_batch_dedup` (see config/schema.yaml);
+    the fields the schema lacks are tuning constants of the search."""
 
-    beta: float = 0.1
-    exact_max: int = 20_000
-    nlist: int | None = None  # None: 2 * sqrt(N)
-    nprobe: int = 8
+    beta: float = MODEL_BETA["chinese-clip"]  # the paper's; a null in config: the model's
+    exact_max: int = _DEFAULTS["exact_max"]
+    nlist: int | None = _DEFAULTS["nlist"]  # None: 2 * sqrt(N)
+    nprobe: int = _DEFAULTS["nprobe"]
     train_per_list: int = 39  # FAISS's minimum; k-means cost grows with it
     kmeans_iterations: int = 10
-    use_gpu: str = "auto"  # auto | never | always
-    recall_sample: int = 2_000
-    threads: int = 0  # 0: faiss default (all cores)
+    use_gpu: str = _DEFAULTS["use_gpu"]  # auto | never | always
+    recall_sample: int = _DEFAULTS["recall_sample"]
+    threads: int = _DEFAULTS["threads"]  # 0: faiss default (all cores)
     seed: int = 1234
     query_chunk: int = 65_536
 

@@ -58,6 +58,7 @@ import cv2
 import numpy as np
 import polars as pl
 
+from danqing.config import schema_defaults
 from danqing.images import area_resize, channel_histogram
 from danqing.processes import executor, ordered_map
 
@@ -74,12 +75,17 @@ METRICS_SCHEMA = {
 METRIC_COLUMNS = [c for c in METRICS_SCHEMA if c != "uid"]
 
 
+_DEFAULTS = schema_defaults(
+    "properties", "filters", "properties", "image_geometry", "properties", "metrics"
+)
+
+
 @dataclass(frozen=True)
 class MetricSettings:
     """How the metrics are measured (config `filters.image_geometry.metrics`)."""
 
-    working_max_edge: int = 512
-    laplacian_ksize: int = 3
+    working_max_edge: int = _DEFAULTS["working_max_edge"]
+    laplacian_ksize: int = _DEFAULTS["laplacian_ksize"]
 
     @classmethod
     def from_config(cls, cfg: dict) -> MetricSettings:
