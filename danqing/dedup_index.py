@@ -35,7 +35,7 @@ from danqing.dedup_partitioned import (
     group_copies,
     nearest_centroids,
     primary_count,
-    query_rows,
+    sample_queries,
     sample_vectors,
     train_centroids,
     write_assignment,
@@ -222,16 +222,14 @@ def released_recall(
     among the assignment files' rows, the same in every group's job), those with a released
     vector of the group within beta by brute force over the whole group file, and how many of
     them the partitioned search (`found`) matched. Memory: the queries and one block."""
-    n = primary_count(assignments)
-    picks = np.sort(
-        np.random.default_rng(settings.seed + 2).choice(
-            n, min(n, settings.recall_sample), replace=False
-        )
+    queries = sample_queries(
+        assignments, primary_count(assignments), settings.recall_sample, settings.seed + 2
     )
-    out = {"queries": int(len(picks)), "exact_matches": 0, "found_matches": 0}
-    if not len(picks):
+    n_queries = 0 if queries is None else len(queries[0])
+    out = {"queries": n_queries, "exact_matches": 0, "found_matches": 0}
+    if queries is None:
         return out
-    q_uids, q_vectors = query_rows(assignments, picks)
+    q_uids, q_vectors = queries
     with np.load(index.folder / group_file(group)) as data:
         released = data["vectors"]
     q = normalise(q_vectors)

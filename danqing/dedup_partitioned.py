@@ -465,6 +465,13 @@ def query_rows(assignments: Sequence[str], picks: np.ndarray):
     return np.concatenate(uids), np.concatenate(vectors)
 
 
+def sample_queries(assignments: Sequence[str], n: int, size: int, seed: int):
+    """(uids, vectors) of `size` primary rows (of the files' n) drawn with `seed`, the queries
+    of a recall measurement; None when there are none."""
+    picks = np.sort(np.random.default_rng(seed).choice(n, min(n, size), replace=False))
+    return query_rows(assignments, picks) if len(picks) else None
+
+
 def sampled_recall(
     assignments: Sequence[str],
     n: int,
@@ -475,9 +482,7 @@ def sampled_recall(
 ) -> dict:
     """Pair recall of the partitioned search against brute force on sampled queries (of the n
     primary rows), reading the vectors shard by shard (memory: the queries and one shard)."""
-    rng = np.random.default_rng(settings.seed + 1)
-    queries = np.sort(rng.choice(n, min(n, settings.recall_sample), replace=False))
-    q_uids, q_vectors = query_rows(assignments, queries)
+    q_uids, q_vectors = sample_queries(assignments, n, settings.recall_sample, settings.seed + 1)
     query_uids = set(q_uids.tolist())
     q = normalise(q_vectors)
     threshold = 1.0 - settings.beta
@@ -502,7 +507,7 @@ def sampled_recall(
     }
     found = len(exact & found_pairs)
     return {
-        "queries": int(len(queries)),
+        "queries": int(len(q_uids)),
         "exact_pairs": len(exact),
         "found_pairs": found,
         "recall": found / len(exact) if exact else None,
