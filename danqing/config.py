@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import functools
 from pathlib import Path
 
 import jsonschema
 import yaml
 
-ROOT = Path(__file__).resolve().parent.parent
-SCHEMA = ROOT / "config" / "schema.yaml"
+from danqing.schema import ROOT, SCHEMA
+
 DEFAULT_CONFIG = ROOT / "config" / "config.yaml"
 
 
@@ -32,16 +31,6 @@ def validate(config: dict, schema_path: str | Path = SCHEMA) -> dict:
     if unknown:
         raise ConfigError("invalid configuration:\n  " + "\n  ".join(unknown))
     return config
-
-
-@functools.cache
-def schema_defaults(*path: str) -> dict:
-    """{property: default} of the schema object at `path` (e.g. "$defs", "dedup"): for code that
-    needs a default outside a validated config (a dataclass field) without writing it twice."""
-    node = yaml.safe_load(SCHEMA.read_text())
-    for key in path:
-        node = node[key]
-    return {name: sub["default"] for name, sub in node["properties"].items() if "default" in sub}
 
 
 def unknown_steps(config: dict) -> list[str]:

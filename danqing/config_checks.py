@@ -18,7 +18,8 @@ from pathlib import Path
 
 import yaml
 
-from danqing.config import SCHEMA, unknown_steps
+from danqing.config import unknown_steps
+from danqing.schema import SCHEMA
 from danqing.steps import embedding_steps
 
 # step -> config keys under filters.<step> that name a file (a list of files for `lists`-like

@@ -33,7 +33,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import polars as pl
 
-from danqing.config import schema_defaults
+from danqing.schema import schema_defaults
 from danqing.vectors import l2_normalise
 
 log = logging.getLogger("danqing")

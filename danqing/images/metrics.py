@@ -58,9 +58,9 @@ import cv2
 import numpy as np
 import polars as pl
 
-from danqing.config import schema_defaults
 from danqing.images import area_resize, channel_histogram
 from danqing.processes import executor, ordered_map
+from danqing.schema import schema_defaults
 
 METRICS_SCHEMA = {
     "uid": pl.String,
