@@ -13,6 +13,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from danqing.steps import STEPS
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -36,6 +38,7 @@ def stage_blocks(stdout: str) -> dict[str, str]:
     }
 
 
+@pytest.mark.e2e  # runs every benchmark, the DAG-scale and dedup-jobs ones through Snakemake
 def test_quick_run_reports_every_stage(tmp_path):
     out = tmp_path / "bench"
     proc = subprocess.run(
@@ -115,6 +118,7 @@ def test_gpu_benchmark_code_path_runs_on_the_cpu_and_refuses_without_a_gpu(tmp_p
     assert result["clip"]["gflop_per_image"] > 1 and result["dedup"]["pairs"] > 0
 
 
+@pytest.mark.e2e
 def test_the_dedup_jobs_benchmark_runs_the_partitioned_rules(tmp_path):
     """benchmarks/dedup_jobs.py --quick: the workflow's four partitioned rules run as Snakemake
     jobs, each job's peak RSS is read from its benchmark file, recall and the exact estimate are
