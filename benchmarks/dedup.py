@@ -17,7 +17,6 @@ of beta = 0.1. For each size it reports:
 from __future__ import annotations
 
 import argparse
-import resource
 import time
 
 import numpy as np
@@ -60,7 +59,9 @@ def clustered_embeddings(
 
 
 def peak_rss_gib() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+    from benchmarks.harness import peak_rss_mib
+
+    return peak_rss_mib() / 1024
 
 
 def run_size(

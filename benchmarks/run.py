@@ -7,8 +7,8 @@ paper's 1B-pair run.
 
 Each stage runs in its own child process (`--child STAGE`), which generates its inputs and measures
 the stage and the ceiling it is bounded by on the same inputs, in the same process; the parent
-reads the child's peak resident memory from `os.wait4` (ru_maxrss, the largest process of the
-child's tree). The stage benchmarks are the modules next to this one, imported, not copied:
+reads the child's peak resident memory as the child measured it (VmHWM since its exec, or its
+largest child's ru_maxrss; `os.wait4`'s ru_maxrss would include the parent's own high-water mark). The stage benchmarks are the modules next to this one, imported, not copied:
 
     text            benchmarks.text_stages      12 text steps vs jieba / fastText / OpenCC alone
     image_metrics   benchmarks.image_metrics    decode + std/blur/entropy vs pure JPEG decode
@@ -47,6 +47,7 @@ from benchmarks.harness import (
     bench_scaling,
     bench_text,
     download_params,
+    peak_rss_mib,
     resolve,
     run_child,
     shard_size,
@@ -133,6 +134,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.child:
         result = CHILDREN[args.child](json.loads(args.params))
+        if isinstance(result, dict):
+            result["_own_peak_rss_mib"] = peak_rss_mib()
         args.result.write_text(json.dumps(result, indent=1))
         return 0
 

@@ -26,6 +26,7 @@ paper's 45M images per batch. Here the work is split the way a cluster wants it:
 from __future__ import annotations
 
 import logging
+import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -40,7 +41,14 @@ from danqing.dedup import (
     normalise,
     union_find,
 )
-from danqing.io import atomic_path, shard_row_count, shard_uids, write_npz, write_parquet
+from danqing.io import (
+    atomic_path,
+    npz_memmap,
+    shard_row_count,
+    shard_uids,
+    write_npz,
+    write_parquet,
+)
 
 log = logging.getLogger("danqing")
 
@@ -48,6 +56,9 @@ log = logging.getLogger("danqing")
 ASSIGN_BLOCK_FLOATS = 16 * 2**20
 # Rows of a shard compared with the recall queries at a time.
 RECALL_CHUNK = 8_192
+# Set members whose vectors the representatives' passes hold at a time (float64: 6 MiB per 1,024
+# at 768 dimensions).
+MEMBER_CHUNK = 4_096
 
 
 def _assign_rows(centroids: np.ndarray) -> int:
@@ -244,24 +255,31 @@ def partition_pairs(
     return frame.filter(pl.col("uid_a") != pl.col("uid_b")).unique(maintain_order=True)
 
 
-def _uid_positions(sorted_uids: np.ndarray, uids: np.ndarray) -> np.ndarray:
-    """Per uid, its index in `sorted_uids`, -1 where absent."""
-    if not len(sorted_uids) or not len(uids):
+def _uid_positions(sorted_uids: pl.Series, uids: np.ndarray) -> np.ndarray:
+    """Per uid, its index in the sorted unique `sorted_uids`, -1 where absent."""
+    if not sorted_uids.len() or not len(uids):
         return np.full(len(uids), -1, np.int64)
-    pos = np.minimum(np.searchsorted(sorted_uids, uids), len(sorted_uids) - 1)
-    return np.where(sorted_uids[pos] == uids, pos, -1)
+    wanted = pl.Series(uids, dtype=pl.String)
+    pos = sorted_uids.search_sorted(wanted, side="left").cast(pl.Int64).to_numpy()
+    pos = np.minimum(pos, sorted_uids.len() - 1)
+    return np.where((sorted_uids.gather(pos) == wanted).to_numpy(), pos, -1)
 
 
-def linked_pairs(pair_files: Sequence[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(the sorted uids that some pair holds, each pair's two indices into them)."""
-    frames = [pl.read_parquet(path) for path in pair_files]
-    if not frames:
-        return np.zeros(0, str), np.zeros(0, np.int64), np.zeros(0, np.int64)
-    pairs = pl.concat(frames).unique()
-    linked = pl.concat([pairs["uid_a"], pairs["uid_b"]]).unique().sort().to_numpy().astype(str)
-    i = np.searchsorted(linked, pairs["uid_a"].to_numpy().astype(str))
-    j = np.searchsorted(linked, pairs["uid_b"].to_numpy().astype(str))
-    return linked, i, j
+def linked_pairs(pair_files: Sequence[str]) -> tuple[pl.Series, np.ndarray, np.ndarray]:
+    """(the sorted uids that some pair holds, each distinct pair's two indices into them).
+
+    The uids stay an Arrow string column (~28 bytes each; a NumPy unicode array of the
+    workflow's 20-character uids takes 80), found by binary search, and repeated pairs are
+    removed as integer keys: measured, half the peak of NumPy strings and a string unique()."""
+    if not pair_files:
+        return pl.Series("uid", [], pl.String), np.zeros(0, np.int64), np.zeros(0, np.int64)
+    pairs = pl.concat([pl.read_parquet(path, columns=["uid_a", "uid_b"]) for path in pair_files])
+    linked = pl.concat([pairs["uid_a"], pairs["uid_b"]]).unique().sort().alias("uid")
+    i = linked.search_sorted(pairs["uid_a"], side="left").cast(pl.Int64).to_numpy()
+    j = linked.search_sorted(pairs["uid_b"], side="left").cast(pl.Int64).to_numpy()
+    del pairs
+    key = np.unique(i * linked.len() + j)
+    return linked, key // linked.len(), key % linked.len()
 
 
 class DecisionsWriter:
@@ -308,16 +326,25 @@ def merge(
     into `out`. With `owners` (one per assignment file), an `owner_batch` column holds it."""
     started = time.perf_counter()
     linked, i, j = linked_pairs(pair_files)
-    labels = union_find(len(linked), i, j)
+    n_linked, n_pairs = linked.len(), len(i)
+    n_rows = primary_count(assignments)
+    recall = None
+    if settings.recall_sample and n_rows:
+        recall = sampled_recall(assignments, n_rows, linked, i, j, settings)
+    labels = union_find(n_linked, i, j)
+    del i, j  # the merge's largest arrays after the uids
     _, compact, sizes = np.unique(labels, return_inverse=True, return_counts=True)
-    representative = np.arange(len(linked), dtype=np.int64)
-    distance = np.zeros(len(linked), dtype=np.float64)
-    if len(linked):
+    del labels
+    representative = np.arange(n_linked, dtype=np.int64)
+    distance = np.zeros(n_linked, dtype=np.float64)
+    if n_linked:
+        # Spilled member vectors go beside the output: where the embeddings already fit.
+        Path(out).parent.mkdir(parents=True, exist_ok=True)
         representative, distance = streamed_representatives(
-            assignments, linked, np.arange(len(linked)), compact
+            assignments, linked, np.arange(n_linked), compact, spill_dir=str(Path(out).parent)
         )
     n_sets = len(sizes)
-    seen = np.zeros(len(linked), np.int64)
+    seen = np.zeros(n_linked, np.int64)
     n = copies = kept = singles_before = 0
     extra = [
         c
@@ -339,17 +366,26 @@ def merge(
             # Every row outside the sets is a set of its own, numbered after the linked sets.
             singles = n_sets + singles_before + np.cumsum(~member) - 1
             singles_before += int((~member).sum())
-            p = np.where(member, pos, 0)
-            frame = pl.DataFrame(
-                {
-                    "uid": uids,
+            if member.any():
+                p = np.where(member, pos, 0)
+                columns = {
                     "cluster_id": np.where(member, compact[p], singles),
                     "cluster_size": np.where(member, sizes[compact[p]], 1),
                     "keep": ~member | (representative[p] == p),
-                    "representative_uid": np.where(member, linked[representative[p]], uids),
+                    "representative_uid": np.where(
+                        member, linked.gather(representative[p]).to_numpy(), uids
+                    ),
                     "distance_to_centroid": np.where(member, distance[p], 0.0),
                 }
-            )
+            else:  # no row of the file is linked (none is when no pair was found at all)
+                columns = {
+                    "cluster_id": singles,
+                    "cluster_size": np.ones(len(uids), np.int64),
+                    "keep": np.ones(len(uids), bool),
+                    "representative_uid": uids,
+                    "distance_to_centroid": np.zeros(len(uids)),
+                }
+            frame = pl.DataFrame({"uid": uids, **columns})
             if owners is not None:
                 frame = frame.with_columns(pl.lit(owners[k], dtype=pl.String).alias("owner_batch"))
             writer.write(frame)
@@ -368,77 +404,145 @@ def merge(
         "input": n,
         "kept": kept,
         "removed": n - kept,
-        "pairs": int(len(i)),
-        "linked": int(len(linked)),
+        "pairs": int(n_pairs),
+        "linked": int(n_linked),
         "sets": int(n_sets),
         "beta": settings.beta,
         "index": "partitioned-flat",
         "copies_per_vector": round(copies / n, 3) if n else None,
         "seconds": round(time.perf_counter() - started, 3),
     }
-    if settings.recall_sample and n:
-        stats["recall"] = sampled_recall(assignments, n, linked, i, j, settings)
+    if recall is not None:
+        stats["recall"] = recall
     return stats
 
 
-def _member_rows(assignments: Sequence[str], sorted_uids: np.ndarray, member_of: np.ndarray):
-    """Per assignment file: (member index, its vector normalised, float64) of the set members
-    among the file's primary rows."""
+def _member_rows(
+    assignments: Sequence[str], sorted_uids: pl.Series, member_of: np.ndarray, raw: bool = False
+):
+    """(member index, its vector normalised, float64; as stored with `raw`) of the set members
+    among each assignment file's primary rows, MEMBER_CHUNK members at a time (the file's vectors
+    are mapped, not loaded: a shard of a million rows would otherwise cost gigabytes here)."""
     for path in assignments:
         with np.load(path) as data:
             rows = data["rows"][data["primary"]]
-            if not len(rows):
-                continue
-            pos = _uid_positions(sorted_uids, data["uids"][rows].astype(str))
-            found = np.where(pos >= 0, member_of[np.maximum(pos, 0)], -1)
-            mine = found >= 0
-            if mine.any():
-                vectors = normalise(data["vectors"][rows[mine]]).astype(np.float64)
-                yield found[mine], vectors
+            uids = data["uids"][rows].astype(str) if len(rows) else None
+        if uids is None:
+            continue
+        pos = _uid_positions(sorted_uids, uids)
+        found = np.where(pos >= 0, member_of[np.maximum(pos, 0)], -1)
+        mine = np.flatnonzero(found >= 0)
+        if not len(mine):
+            continue
+        vectors = npz_memmap(path, "vectors")
+        for start in range(0, len(mine), MEMBER_CHUNK):
+            chunk = mine[start : start + MEMBER_CHUNK]
+            x = np.asarray(vectors[rows[chunk]])
+            yield found[chunk], x if raw else normalise(x).astype(np.float64)
 
 
 def streamed_representatives(
     assignments: Sequence[str],
-    sorted_uids: np.ndarray,
+    sorted_uids: pl.Series,
     members: np.ndarray,
     compact: np.ndarray,
     block_bytes: int | None = None,
+    spill_dir: str | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """`danqing.dedup.choose_representatives` of the set members (`members`: rows of
-    `sorted_uids`, `compact`: their set 0..S-1), reading the vectors file by file: the centroid
-    sums of a block of sets at a time (block_bytes of float64, default SET_BLOCK_BYTES), two passes over the files per
-    block, instead of every member's vectors at once. Returns (representative member, distance to
-    the set's centroid) per member."""
+    `sorted_uids`, `compact`: their set 0..S-1), reading the vectors file by file instead of every
+    member's at once: the centroid sums of a block of sets at a time (block_bytes of float64,
+    default SET_BLOCK_BYTES). When the sets fill one block, two passes over the files; when they
+    fill several, one pass copies each member's stored vector to its block's spill file (in
+    `spill_dir`, default the system's temporary folder), and each block is then read from its own
+    file: I/O ~ the members, not the blocks times the files. Returns (representative member,
+    distance to the set's centroid) per member."""
     block_bytes = block_bytes or SET_BLOCK_BYTES
-    member_of = np.full(len(sorted_uids), -1, np.int64)
+    member_of = np.full(sorted_uids.len(), -1, np.int64)
     member_of[members] = np.arange(len(members))
     n_sets = int(compact.max()) + 1 if len(compact) else 0
     dist = np.zeros(len(members), np.float64)
-    sets_per_block = None
-    lo = 0
-    while lo < n_sets:
-        sums = None
-        for m, x in _member_rows(assignments, sorted_uids, member_of):
-            if sums is None:
-                sets_per_block = sets_per_block or max(1, block_bytes // (x.shape[1] * 8))
-                hi = min(n_sets, lo + sets_per_block)
-                sums = np.zeros((hi - lo, x.shape[1]), np.float64)
-            inside = np.flatnonzero((compact[m] >= lo) & (compact[m] < hi))
-            if not len(inside):
-                continue
-            sets = compact[m[inside]] - lo
-            by_set = np.argsort(sets, kind="stable")
-            sets = sets[by_set]
-            starts = np.flatnonzero(np.r_[True, sets[1:] != sets[:-1]])
-            sums[sets[starts]] += np.add.reduceat(x[inside[by_set]], starts, axis=0)
-        # In place: the block is the merge's largest array.
-        sums /= np.linalg.norm(sums, axis=1, keepdims=True)
-        for m, x in _member_rows(assignments, sorted_uids, member_of):
-            inside = (compact[m] >= lo) & (compact[m] < hi)
-            c = sums[compact[m[inside]] - lo]
-            dist[m[inside]] = 1.0 - np.einsum("ij,ij->i", x[inside], c)
-        lo = hi
-    return nearest_members(compact, dist, sorted_uids[members]), np.maximum(dist, 0.0)
+    if n_sets:
+        dim = next(npz_memmap(path, "vectors").shape[1] for path in assignments)
+        per_block = max(1, block_bytes // (dim * 8))
+        if n_sets <= per_block:
+            _block_distances(
+                lambda: _member_rows(assignments, sorted_uids, member_of), compact, 0, n_sets, dist
+            )
+        else:
+            with tempfile.TemporaryDirectory(prefix="dedup-merge-", dir=spill_dir) as folder:
+                spills = _spill_by_block(
+                    _member_rows(assignments, sorted_uids, member_of, raw=True),
+                    compact,
+                    per_block,
+                    Path(folder),
+                )
+                for block, (ids_path, vectors_path, dtype) in sorted(spills.items()):
+                    lo, hi = block * per_block, min(n_sets, (block + 1) * per_block)
+                    _block_distances(
+                        lambda ids=ids_path, v=vectors_path, t=dtype: _spilled_rows(ids, v, t, dim),
+                        compact,
+                        lo,
+                        hi,
+                        dist,
+                    )
+    # `sorted_uids` is sorted: a member's row in it orders the ties as its uid would.
+    return nearest_members(compact, dist, members), np.maximum(dist, 0.0)
+
+
+def _block_distances(rows, compact: np.ndarray, lo: int, hi: int, dist: np.ndarray) -> None:
+    """Fill `dist` for the members of sets lo..hi-1 from two passes over `rows()` (chunks of
+    (member index, normalised float64 vector)): the sets' centroid sums, then each member's
+    cosine distance to its set's normalised centroid."""
+    sums = None
+    for m, x in rows():
+        if sums is None:
+            sums = np.zeros((hi - lo, x.shape[1]), np.float64)
+        inside = np.flatnonzero((compact[m] >= lo) & (compact[m] < hi))
+        if not len(inside):
+            continue
+        sets = compact[m[inside]] - lo
+        by_set = np.argsort(sets, kind="stable")
+        sets = sets[by_set]
+        starts = np.flatnonzero(np.r_[True, sets[1:] != sets[:-1]])
+        sums[sets[starts]] += np.add.reduceat(x[inside[by_set]], starts, axis=0)
+    if sums is None:
+        return
+    # In place: the block is the merge's largest array.
+    sums /= np.linalg.norm(sums, axis=1, keepdims=True)
+    for m, x in rows():
+        inside = (compact[m] >= lo) & (compact[m] < hi)
+        c = sums[compact[m[inside]] - lo]
+        dist[m[inside]] = 1.0 - np.einsum("ij,ij->i", x[inside], c)
+
+
+def _spill_by_block(chunks, compact: np.ndarray, per_block: int, folder: Path) -> dict:
+    """Append each chunk's member indices and stored vectors to the files of their sets' blocks;
+    {block: (indices file, vectors file, vector dtype)}."""
+    spills: dict[int, tuple[Path, Path, np.dtype]] = {}
+    for m, x in chunks:
+        block = compact[m] // per_block
+        order = np.argsort(block, kind="stable")
+        block, m, x = block[order], m[order], x[order]
+        starts = np.flatnonzero(np.r_[True, block[1:] != block[:-1]])
+        for start, end in zip(starts, [*starts[1:], len(block)], strict=True):
+            b = int(block[start])
+            ids_path, vectors_path, _ = spills.setdefault(
+                b, (folder / f"{b}.ids", folder / f"{b}.vectors", x.dtype)
+            )
+            with open(ids_path, "ab") as ids, open(vectors_path, "ab") as vectors:
+                ids.write(m[start:end].astype(np.int64).tobytes())
+                vectors.write(np.ascontiguousarray(x[start:end]).tobytes())
+    return spills
+
+
+def _spilled_rows(ids_path: Path, vectors_path: Path, dtype: np.dtype, dim: int):
+    """(member index, normalised float64 vector) chunks of one block's spill files."""
+    ids = np.fromfile(ids_path, np.int64)
+    vectors = np.memmap(vectors_path, dtype, "r", shape=(len(ids), dim))
+    for start in range(0, len(ids), MEMBER_CHUNK):
+        chunk = np.asarray(vectors[start : start + MEMBER_CHUNK])
+        yield ids[start : start + MEMBER_CHUNK], normalise(chunk).astype(np.float64)
 
 
 def primary_count(assignments: Sequence[str]) -> int:
@@ -475,7 +579,7 @@ def sample_queries(assignments: Sequence[str], n: int, size: int, seed: int):
 def sampled_recall(
     assignments: Sequence[str],
     n: int,
-    linked: np.ndarray,
+    linked: pl.Series,
     i: np.ndarray,
     j: np.ndarray,
     settings: DedupSettings,
@@ -483,7 +587,6 @@ def sampled_recall(
     """Pair recall of the partitioned search against brute force on sampled queries (of the n
     primary rows), reading the vectors shard by shard (memory: the queries and one shard)."""
     q_uids, q_vectors = sample_queries(assignments, n, settings.recall_sample, settings.seed + 1)
-    query_uids = set(q_uids.tolist())
     q = normalise(q_vectors)
     threshold = 1.0 - settings.beta
     exact = set()
@@ -491,20 +594,23 @@ def sampled_recall(
         with np.load(path) as data:
             rows = data["rows"][data["primary"]]
             u = data["uids"][rows].astype(str)
-            x = normalise(data["vectors"][rows]) if len(rows) else None
-        if x is None:
-            continue
-        for start in range(0, len(x), RECALL_CHUNK):
-            a, b = np.nonzero(q @ x[start : start + RECALL_CHUNK].T > threshold)
+        vectors = npz_memmap(path, "vectors") if len(rows) else None
+        for start in range(0, len(rows), RECALL_CHUNK):
+            x = normalise(vectors[rows[start : start + RECALL_CHUNK]])
+            a, b = np.nonzero(q @ x.T > threshold)
             b += start
             for qa, xb in zip(q_uids[a].tolist(), u[b].tolist(), strict=True):
                 if qa != xb:
                     exact.add((min(qa, xb), max(qa, xb)))
-    found_pairs = {
-        (linked[a], linked[b])
-        for a, b in zip(i.tolist(), j.tolist(), strict=True)
-        if linked[a] in query_uids or linked[b] in query_uids
-    }
+    asked = np.unique(_uid_positions(linked, q_uids))
+    near = np.isin(i, asked) | np.isin(j, asked)
+    found_pairs = set(
+        zip(
+            linked.gather(i[near]).to_list(),
+            linked.gather(j[near]).to_list(),
+            strict=True,
+        )
+    )
     found = len(exact & found_pairs)
     return {
         "queries": int(len(q_uids)),

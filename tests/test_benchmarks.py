@@ -8,6 +8,7 @@ peak-memory table. Its numbers are not checked (a smoke run on a shared machine 
 from __future__ import annotations
 
 import json
+import math
 import re
 import subprocess
 import sys
@@ -149,3 +150,17 @@ def test_the_dedup_jobs_benchmark_runs_the_partitioned_rules(tmp_path):
     assert all(row["max_rss_mib"] > 0 for row in result["by_rule"])
     assert result["pair_recall"] is not None and result["exact_core_s_estimate"] > 0
     assert "within budget" in proc.stdout
+
+
+@pytest.mark.e2e
+def test_the_merge_memory_benchmark_measures_a_cost_per_linked_vector():
+    """benchmarks/dedup_merge.py at two small sizes: every run's peak is its own (not the
+    parent's), the linked counts follow the paper's removal share, and a cost is projected."""
+    from benchmarks.dedup_merge import LINKED_SHARE, run
+
+    result = run([6_000, 24_000], file_rows=5_000)
+    ceiling, small, large = result["runs"]
+    assert ceiling["linked"] == 0 and ceiling["removed"] == 0
+    assert abs(large["linked"] / large["rows"] - LINKED_SHARE) < 0.01
+    assert large["removed"] == large["linked"] * 2 // 3
+    assert 0 < ceiling["peak_mib"] < 2048 and math.isfinite(result["paper_batch_mib"])

@@ -24,7 +24,7 @@ def clustered(n_sets=60, per_set=4, singles=400, dim=32, spread=0.03, seed=5):
 
 @pytest.mark.parametrize("partitions, groups", [(1, 1), (8, 3), (40, 7)])
 def test_partitioned_sets_equal_the_single_job_sets(tmp_path, partitions, groups, monkeypatch):
-    # The merge's centroid sums of 7 sets at a time: several passes over the files.
+    # The merge's centroid sums of 7 sets at a time: several blocks, each read from its spill.
     monkeypatch.setattr("danqing.dedup_partitioned.SET_BLOCK_BYTES", 7 * 32 * 8)
     uids, x = clustered()
     settings = D.DedupSettings(beta=0.02, recall_sample=200)
@@ -65,7 +65,7 @@ def test_pairs_across_partition_boundaries_are_not_lost(tmp_path):
     assert same_decisions(split, single) and stats["removed"] > 100
 
 
-def test_the_merge_decides_every_row_but_holds_only_the_linked_ones(tmp_path):
+def test_the_merge_decides_every_row_but_holds_only_the_linked_ones(tmp_path, monkeypatch):
     uids, x = clustered(n_sets=10, per_set=3, singles=200, seed=4)
     settings = D.DedupSettings(beta=0.02, recall_sample=0)
     split, stats = dedup_partitioned(uids, x, settings, 4, 2, str(tmp_path))
@@ -81,6 +81,25 @@ def test_the_merge_decides_every_row_but_holds_only_the_linked_ones(tmp_path):
     with pytest.raises(ValueError, match="duplicate uids"):
         merge([*assignments, assignments[0]], pairs, settings, str(tmp_path / "out.parquet"))
     assert not (tmp_path / "out.parquet").exists()
+    # Set members read a few at a time, and sets in blocks of three spilled beside the output,
+    # give the same decisions, and the spill files go.
+    monkeypatch.setattr("danqing.dedup_partitioned.MEMBER_CHUNK", 4)
+    monkeypatch.setattr("danqing.dedup_partitioned.SET_BLOCK_BYTES", 3 * 32 * 8)
+    merge(assignments, pairs, settings, str(tmp_path / "chunked" / "out.parquet"))
+    assert same_decisions(pl.read_parquet(tmp_path / "chunked" / "out.parquet"), split)
+    assert [p.name for p in (tmp_path / "chunked").iterdir()] == ["out.parquet"]
+
+
+def test_a_batch_without_any_near_duplicate_keeps_every_row(tmp_path):
+    uids, x = clustered(n_sets=0, singles=300, seed=8)
+    settings = D.DedupSettings(beta=0.001, recall_sample=50)
+    split, stats = dedup_partitioned(uids, x, settings, 4, 2, str(tmp_path))
+    assert stats["pairs"] == 0 and stats["linked"] == 0 and stats["removed"] == 0
+    assert split["keep"].all() and split["cluster_id"].n_unique() == 300
+    assert split["representative_uid"].to_list() == uids
+    assignments = sorted(str(p) for p in tmp_path.glob("assign-*.npz"))
+    merge(assignments, [], settings, str(tmp_path / "no_pair_files.parquet"))
+    assert same_decisions(pl.read_parquet(tmp_path / "no_pair_files.parquet"), split)
 
 
 def test_bounded_copies_keep_the_pair_recall_at_beta_0_1(tmp_path):
