@@ -68,6 +68,10 @@ def test_partitioned_cross_batch_jobs_equal_the_one_job_path(tmp_path):
     work = tmp_path / "split"
     repeats = str(work / "repeats.parquet")
     assert J.repeats_job(shards, repeats) == 10
+    # Split by uid hash into passes of a few rows each: the same repeats and owners.
+    in_passes = str(work / "repeats-in-passes.parquet")
+    assert J.repeats_job(shards, in_passes, pass_rows=7) == 10
+    assert pl.read_parquet(in_passes).equals(pl.read_parquet(repeats))
     centroids = str(work / "centroids.npy")
     J.centroids_job(shards, embeddings, CFG, centroids)
     assignments = []
