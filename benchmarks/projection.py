@@ -100,7 +100,7 @@ def memory_table(res: dict, shard: int) -> list[dict]:
 
 def projection(res: dict) -> dict:
     """Core-hours (and GPU-hours) per stage at Table 6's input rows, from measured rates."""
-    from danqing.steps import PAPER_COLLECTED, STEPS, steps_reading
+    from danqing.steps import PAPER_COLLECTED, STEPS, embedding_steps, steps_reading
 
     # The image-metrics job decodes each image once for every step that reads its table.
     metric_steps = steps_reading("image_metrics")
@@ -135,100 +135,61 @@ def projection(res: dict) -> dict:
         )
 
     text = {x["stage"]: x for x in res["text"]["results"] if x["ceiling"] == ""}
+    first_embedding_step = embedding_steps()[0]
     for step in STEPS:
+        rows_in = inputs[step.name]
+        producers = {rule for _, rule in step.upstream}
         if step.name in text:
-            add(step.name, step.name, inputs[step.name], text[step.name]["value"])
-        elif step.name == "download_images":
+            add(step.name, step.name, rows_in, text[step.name]["value"])
+        elif step.own_rule:  # download_images, the one step with its own rule
             d = res["download"]
             add(
-                "download_images",
                 step.name,
-                inputs[step.name],
+                step.name,
+                rows_in,
                 d["stage_steady_per_s"] / d["processes"],
                 "img2dataset per process core, steady, local server (network-bound in reality)",
             )
-        elif step.name == metric_steps[0]:
-            add(
-                "image metrics (decode once)",
-                step.name,
-                inputs[step.name],
-                res["image_metrics"]["stage_per_s"],
-                f"feeds {', '.join(metric_steps)}",
-            )
-        elif step.name in metric_steps:
-            add(
-                step.name,
-                step.name,
-                inputs[step.name],
-                None,
-                "threshold on the metrics table (not measured; no decoding)",
-            )
-        elif step.name == "exact_dedup":
-            add(
-                step.name,
-                step.name,
-                inputs[step.name],
-                None,
-                "grouping of the batch's image sha256s (not measured; no decoding)",
-            )
-        elif step.name == "semantic_dedup":
-            e = res["embeddings"]
-            for key, label in (
-                ("efficientnet-lite0", "embeddings, efficientnet-lite0"),
-                ("chinese-clip-ViT-L-14", "embeddings, Chinese-CLIP ViT-L/14"),
-            ):
-                m = e.get(f"{key}/cpu")
-                if m is None:
-                    continue
-                per_row = 1 / m["images_per_s"] + (
-                    1 / m["texts_per_s"] if "texts_per_s" in m else 0
-                )
-                g = e.get(f"{key}/cuda")
-                gpu = (
-                    None
-                    if g is None
-                    else 1
-                    / (1 / g["images_per_s"] + (1 / g["texts_per_s"] if "texts_per_s" in g else 0))
-                )
+        elif "image_metrics" in producers:
+            if step.name == metric_steps[0]:
                 add(
-                    label,
+                    "image metrics (decode once)",
                     step.name,
-                    inputs[step.name],
-                    1 / per_row,
-                    "image + caption per row" if "texts_per_s" in m else "image only",
-                    gpu_per_s=gpu,
+                    rows_in,
+                    res["image_metrics"]["stage_per_s"],
+                    f"feeds {', '.join(metric_steps)}",
                 )
+            else:
+                add(
+                    step.name,
+                    step.name,
+                    rows_in,
+                    None,
+                    "threshold on the metrics table (not measured; no decoding)",
+                )
+        elif "nsfw_scores" in producers:
             add(
-                "semantic_dedup (FAISS IVF)",
+                f"{step.name} (open_nsfw scores)",
                 step.name,
-                inputs[step.name],
-                None,
-                *dedup_cost(res, inputs[step.name], batches=7),
-            )
-        elif step.name == "image_safety":
-            add(
-                "image_safety (open_nsfw scores)",
-                step.name,
-                inputs[step.name],
+                rows_in,
                 res["image_safety"]["images_per_s"],
                 "decode + preprocessing + ONNX ResNet-50 on the CPU; onnxruntime-gpu not measured",
             )
-        elif step.name == "cross_modal_alignment":
+        elif step.reads_embeddings and any(rule.endswith("_clusters") for rule in producers):
+            if step.name == first_embedding_step:
+                for label, cpu_per_s, note, gpu_per_s in embedding_rates(res["embeddings"]):
+                    add(label, step.name, rows_in, cpu_per_s, note, gpu_per_s=gpu_per_s)
+            batches = PAPER_BATCHES if step.scope == "batch" else 1
             add(
+                f"{step.name} (FAISS IVF)",
                 step.name,
-                step.name,
-                inputs[step.name],
+                rows_in,
                 None,
-                "distances come with the embeddings (not measured)",
+                *dedup_cost(res, rows_in, batches=batches),
             )
-        elif step.name == "cross_batch_dedup":
-            add(
-                "cross_batch_dedup (FAISS IVF)",
-                step.name,
-                inputs[step.name],
-                None,
-                *dedup_cost(res, inputs[step.name], batches=1),
-            )
+        else:  # decided from what an earlier job computed: not measured
+            note = UNMEASURED.get(frozenset(producers), "decided from an earlier job's output")
+            add(step.name, step.name, rows_in, None, f"{note} (not measured)")
     dag = res["dag"]["runs"][-1]
     per_shard = dag["per_shard_steps"]
     shards = math.ceil(PAPER_COLLECTED / res["meta"]["shard_size"])
@@ -255,6 +216,36 @@ def projection(res: dict) -> dict:
     }
     gpu_any = any(r["gpu_hours"] for r in rows)
     return {"rows": rows, "total_core_hours": total, "gpu_measured": gpu_any}
+
+
+# What the steps that decide from an earlier job's output do per row, by that job's rule.
+UNMEASURED = {
+    frozenset({"exact_dedup_clusters"}): "grouping of the batch's image sha256s, no decoding",
+    frozenset({"image_embeddings"}): "distances come with the embeddings",
+}
+# The paper's run: seven batches (its per-batch semantic dedup runs once per batch).
+PAPER_BATCHES = 7
+
+
+def embedding_rates(measured: dict) -> list[tuple[str, float, str, float | None]]:
+    """(stage label, rows per core-second, note, rows per GPU-second or None) per measured
+    embedding model: a row costs its image and, with a text tower, its caption."""
+    out = []
+    for key, label in (
+        ("efficientnet-lite0", "embeddings, efficientnet-lite0"),
+        ("chinese-clip-ViT-L-14", "embeddings, Chinese-CLIP ViT-L/14"),
+    ):
+        cpu = measured.get(f"{key}/cpu")
+        if cpu is None:
+            continue
+        gpu = measured.get(f"{key}/cuda")
+        note = "image + caption per row" if "texts_per_s" in cpu else "image only"
+        out.append((label, _row_rate(cpu), note, None if gpu is None else _row_rate(gpu)))
+    return out
+
+
+def _row_rate(m: dict) -> float:
+    return 1 / (1 / m["images_per_s"] + (1 / m["texts_per_s"] if "texts_per_s" in m else 0))
 
 
 def dedup_cost(res: dict, rows_in: int, batches: int) -> tuple[str, float | None]:
