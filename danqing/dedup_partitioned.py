@@ -34,6 +34,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
+from danqing.decisions import DecisionsWriter
 from danqing.dedup import (
     CLUSTERS_SCHEMA,
     DedupSettings,
@@ -42,7 +43,6 @@ from danqing.dedup import (
     union_find,
 )
 from danqing.io import (
-    atomic_path,
     npz_memmap,
     shard_row_count,
     shard_uids,
@@ -282,34 +282,6 @@ def linked_pairs(pair_files: Sequence[str]) -> tuple[pl.Series, np.ndarray, np.n
     return linked, key // linked.len(), key % linked.len()
 
 
-class DecisionsWriter:
-    """The decisions file (CLUSTERS_SCHEMA plus `extra` string columns), written a part at a
-    time and renamed into place when complete."""
-
-    def __init__(self, path: str, extra: Sequence[str] = ()):
-        self.schema = {**CLUSTERS_SCHEMA, **dict.fromkeys(extra, pl.String)}
-        self._atomic = atomic_path(path)
-        self._writer = None
-
-    def __enter__(self):
-        import pyarrow.parquet as pq
-
-        tmp = self._atomic.__enter__()
-        arrow = pl.DataFrame(schema=self.schema).to_arrow().schema
-        self._writer = pq.ParquetWriter(tmp, arrow, compression="zstd")
-        return self
-
-    def write(self, frame: pl.DataFrame) -> None:
-        """One part; an extra column the part lacks is written as nulls."""
-        absent = [pl.lit(None, pl.String).alias(c) for c in self.schema if c not in frame.columns]
-        frame = frame.with_columns(absent).select(list(self.schema)).cast(self.schema)
-        self._writer.write_table(frame.to_arrow())
-
-    def __exit__(self, *exc):
-        self._writer.close()
-        return self._atomic.__exit__(*exc)
-
-
 def merge(
     assignments: Sequence[str],
     pair_files: Sequence[str],
@@ -353,7 +325,8 @@ def merge(
     ]
     if owners is not None and "owner_batch" not in extra:
         extra.append("owner_batch")
-    with DecisionsWriter(out, extra) as writer:
+    schema = {**CLUSTERS_SCHEMA, **dict.fromkeys(extra, pl.String)}
+    with DecisionsWriter(out, schema) as writer:
         for k, path in enumerate(assignments):
             with np.load(path) as data:
                 copies += len(data["rows"])
@@ -399,7 +372,7 @@ def merge(
                 "(pairs of another run?)"
             )
         if extra_rows is not None and extra_rows.height:
-            writer.write(extra_rows)
+            writer.write(extra_rows, part=False)
     stats = {
         "input": n,
         "kept": kept,
@@ -470,7 +443,7 @@ def streamed_representatives(
                 lambda: _member_rows(assignments, sorted_uids, member_of), compact, 0, n_sets, dist
             )
         else:
-            with tempfile.TemporaryDirectory(prefix="dedup-merge-", dir=spill_dir) as folder:
+            with tempfile.TemporaryDirectory(prefix=".dedup-merge-", dir=spill_dir) as folder:
                 spills = _spill_by_block(
                     _member_rows(assignments, sorted_uids, member_of, raw=True),
                     compact,

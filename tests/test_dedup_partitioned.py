@@ -116,3 +116,36 @@ def test_bounded_copies_keep_the_pair_recall_at_beta_0_1(tmp_path):
     assert stats["copies_per_vector"] <= 3
     assert stats["recall"]["exact_pairs"] > 100 and stats["recall"]["recall"] >= 0.99
     assert (approx["keep"] == exact["keep"]).mean() >= 0.99
+
+
+def test_each_shard_reads_its_own_part_of_the_decisions(tmp_path, monkeypatch):
+    from danqing.decisions import read_part
+    from danqing.filters.image import _read
+
+    monkeypatch.setattr("danqing.decisions.ROW_GROUP_ROWS", 16)  # parts of several groups
+    uids, x = clustered(n_sets=10, per_set=3, singles=200, seed=4)
+    settings = D.DedupSettings(beta=0.02, recall_sample=0)
+    dedup_partitioned(uids, x, settings, 4, 2, str(tmp_path))
+    assignments = sorted(str(p) for p in tmp_path.glob("assign-*.npz"))
+    pairs = sorted(str(p) for p in tmp_path.glob("pairs-*.parquet"))
+    out = str(tmp_path / "decisions.parquet")
+    extra = pl.DataFrame({"uid": ["zz-released"], "keep": [False]}).with_columns(
+        cluster_id=-1, cluster_size=1, representative_uid=pl.lit("u00001"), distance_to_centroid=0.0
+    )
+    merge(assignments, pairs, settings, out, extra_rows=extra)
+    whole = pl.read_parquet(out)
+    for path in assignments:
+        with np.load(path) as data:
+            mine = pl.Series(data["uids"][data["rows"][data["primary"]]].astype(str))
+        wanted = pl.concat([mine, pl.Series(["zz-released"])])
+        part = read_part(out, wanted)
+        assert part is not None and part.height == len(wanted) < whole.height
+        assert part.sort("uid").equals(
+            whole.filter(pl.col("uid").is_in(wanted.implode())).sort("uid")
+        )
+        assert (
+            _read(out, "dedup decisions", ["uid"], uids=wanted).sort("uid").equals(part.sort("uid"))
+        )
+    # Rows of no single part (or a file without the index): the whole file is scanned.
+    assert read_part(out, pl.Series(["u00001", "not-a-uid"])) is None
+    assert _read(out, "dedup decisions", ["uid"], uids=pl.Series(["zz-released"])).height == 1

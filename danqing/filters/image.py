@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import polars as pl
 
+from danqing.decisions import read_part
 from danqing.filters import StepResult, verdicts
 from danqing.images.metrics import METRIC_COLUMNS, METRICS_SCHEMA, aspect_ratio
 from danqing.io import empty_drops
@@ -31,6 +32,9 @@ def _read(path, what: str, required: list[str], uids: pl.Series | None = None) -
         raise ValueError(f"{path}: {what} has no column(s) {absent}")
     if uids is None:
         return scan.collect()
+    part = read_part(path, uids)
+    if part is not None:
+        return part
     return scan.filter(pl.col("uid").is_in(uids.implode())).collect(engine="streaming")
 
 
