@@ -198,7 +198,7 @@ def main(argv: list[str] | None = None) -> int:
         memory = memory_table(results, meta["shard_size"])
         say("")
         say(
-            f"Peak memory (ru_maxrss of each stage's child process); default shard "
+            f"Peak memory (each stage's child process, its own VmHWM); default shard "
             f"{meta['shard_size']:,} rows:"
         )
         for m in memory:
