@@ -137,10 +137,12 @@ def test_source_reliability_drops_logos_and_icons_by_their_url_path():
         "https://n.netease.com/ucenter_old/data/avatar/000/79/73/56_avatar_small.jpg",
         "https://comment.sinaimg.cn/emoji/default/face_sina_102.png",
         "https://bbs.example.cn/static/image/stamp/011.small.gif",
+        "https://static.ws.126.net/cnews/css13/img/end_news.png",  # a stylesheet's own image
         # content images, also when the host or a word inside a name says logo/icon
         "https://logo.example.cn/2020/0801/c92faa06j00qedl4g.jpg",
         "https://img.example.cn/catalogue/iconic-bridge.jpg",
         "https://img.example.cn/2019/09/07/20190907115529669.jpg",
+        "https://img.example.cn/themes-of-spring/cssr.jpg",
     ]
     result = source.source_reliability(
         pairs(["图"] * len(urls), url=urls), CFG["source_reliability"]
@@ -151,8 +153,9 @@ def test_source_reliability_drops_logos_and_icons_by_their_url_path():
         "non_content_image:icon",
         "non_content_image:icon",
         "non_content_image:icon",
+        "non_content_image:theme",
     ]
-    assert result.kept.height == 3
+    assert result.kept.height == 4
 
 
 def test_text_constraints_counts_characters():
