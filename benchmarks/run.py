@@ -8,7 +8,8 @@ paper's 1B-pair run.
 Each stage runs in its own child process (`--child STAGE`), which generates its inputs and measures
 the stage and the ceiling it is bounded by on the same inputs, in the same process; the parent
 reads the child's peak resident memory as the child measured it (VmHWM since its exec, or its
-largest child's ru_maxrss; `os.wait4`'s ru_maxrss would include the parent's own high-water mark). The stage benchmarks are the modules next to this one, imported, not copied:
+largest child's ru_maxrss; `os.wait4`'s ru_maxrss would include the parent's own high-water
+mark). The stage benchmarks are the modules next to this one, imported, not copied:
 
     text            benchmarks.text_stages      12 text steps vs jieba / fastText / OpenCC alone
     image_metrics   benchmarks.image_metrics    decode + std/blur/entropy vs pure JPEG decode

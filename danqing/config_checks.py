@@ -16,10 +16,8 @@ import math
 from collections.abc import Iterator
 from pathlib import Path
 
-import yaml
-
 from danqing.config import unknown_steps
-from danqing.schema import SCHEMA
+from danqing.schema import schema
 from danqing.steps import embedding_steps
 
 # step -> config keys under filters.<step> that name a file (a list of files for `lists`-like
@@ -38,7 +36,7 @@ STEP_FILES: dict[str, tuple[str, ...]] = {
 }
 EMBEDDING_STEPS = embedding_steps()
 # The steps with a section under `filters` in the schema (the rest take no settings).
-FILTER_SECTIONS = tuple(yaml.safe_load(SCHEMA.read_text())["properties"]["filters"]["properties"])
+FILTER_SECTIONS = tuple(schema()["properties"]["filters"]["properties"])
 
 
 def _numbers(value, where: str) -> Iterator[tuple[str, float]]:

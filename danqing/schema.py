@@ -12,10 +12,16 @@ SCHEMA = ROOT / "config" / "schema.yaml"
 
 
 @functools.cache
+def schema() -> dict:
+    """config/schema.yaml, parsed once per process (read it, never change it)."""
+    return yaml.safe_load(SCHEMA.read_text())
+
+
+@functools.cache
 def schema_defaults(*path: str) -> dict:
     """{property: default} of the schema object at `path` (e.g. "$defs", "dedup"): for code that
     needs a default outside a validated config (a dataclass field) without writing it twice."""
-    node = yaml.safe_load(SCHEMA.read_text())
+    node = schema()
     for key in path:
         node = node[key]
     return {name: sub["default"] for name, sub in node["properties"].items() if "default" in sub}
