@@ -57,11 +57,16 @@ def spaced_words(frame: pl.DataFrame) -> list[str]:
 
     text_constraints stores them in the `words` column so that the later steps do not segment
     every caption again (a space never occurs inside a word: jieba splits on whitespace). Without
-    the column (a step run on its own) the captions are segmented here.
+    the column (a step run on its own), or where it is null (a caption cleaned after the last
+    step that reads words), the captions are segmented here.
     """
-    if "words" in frame.columns:
-        return frame["words"].to_list()
-    return [" ".join(segment(t)) for t in frame["alt_text"].to_list()]
+    texts = frame["alt_text"].to_list()
+    if "words" not in frame.columns:
+        return [" ".join(segment(t)) for t in texts]
+    return [
+        " ".join(segment(t)) if w is None and t is not None else w
+        for w, t in zip(frame["words"].to_list(), texts, strict=True)
+    ]
 
 
 def words_of(frame: pl.DataFrame) -> list[list[str]]:
@@ -200,8 +205,17 @@ def normalise_for_matching(text: str) -> str:
 
 
 def char_class(chars: Iterable[str]) -> str:
-    """The body of a regex character class matching exactly `chars`."""
-    return "".join(re.escape(c) for c in sorted(chars))
+    """The body of a regex character class matching exactly `chars`, consecutive code points as
+    ranges (a class of single characters outside the BMP is searched one by one)."""
+    codes = sorted({ord(c) for c in chars})
+    parts = []
+    start = 0
+    for i in range(1, len(codes) + 1):
+        if i == len(codes) or codes[i] != codes[i - 1] + 1:
+            low, high = chr(codes[start]), chr(codes[i - 1])
+            parts.append(re.escape(low) if low == high else f"{re.escape(low)}-{re.escape(high)}")
+            start = i
+    return "".join(parts)
 
 
 def _nfkc_punctuation() -> re.Pattern:
@@ -278,15 +292,25 @@ def character_frequencies(freq: dict[str, int], total: int) -> tuple[dict[str, i
     return chars, sum(chars.values())
 
 
-def reference_entropy(tokens: Iterable[str], freq: dict[str, int], total: int) -> float:
-    """H = -sum_i P(c_i) log2 P(c_i) over the caption's tokens, P from a reference corpus.
+def entropy_terms(freq: dict[str, int], total: int) -> dict[str, float]:
+    """token -> P(token) log2 P(token) for every token of a reference table, computed once per
+    table instead of once per occurrence."""
+    terms = {}
+    for token, count in freq.items():
+        if count > 0:
+            p = count / total
+            terms[token] = p * math.log2(p)
+    return terms
+
+
+def reference_entropy(tokens: Iterable[str], terms: dict[str, float]) -> float:
+    """H = -sum_i P(c_i) log2 P(c_i) over the caption's tokens, P from a reference corpus (its
+    `entropy_terms`); tokens absent from it add 0.
 
     See `danqing.filters.text.text_entropy` for why P is a corpus probability.
     """
     h = 0.0
+    get = terms.get
     for tok in tokens:
-        count = freq.get(tok, 0)
-        if count > 0:
-            p = count / total
-            h -= p * math.log2(p)
+        h -= get(tok, 0.0)
     return h

@@ -73,14 +73,18 @@ _FILE_EXTENSION = re.compile(r"(?:_副本|_copy)?\.(?:jpe?g|png|gif|webp|bmp)$",
 _EMPTY_BRACKETS = re.compile(r"\(\s*\)|（\s*）|\[\s*\]|【\s*】|「\s*」|『\s*』|《\s*》")
 _REPEATED_PUNCT = re.compile(r"([^\w\s])\1{2,}")
 _SPACES = re.compile(r"\s+")
-_TRIGGERS = "&<@#[/:：."
+# The characters some pass needs (entities and tags, mentions, topics, emoticon codes and their
+# halves, URLs and reposts, file extensions); a colon is not one: every pattern that reads one
+# also needs `/` or `@`.
+_TRIGGERS = "&<@#[]/."
 
 
 def _plain_characters() -> str:
-    """The BMP characters that no pass removes or starts from: a caption of only these (with
-    single inner spaces, nothing like a phone number and no stub word) is left as it is."""
+    """The BMP and rare-Han (planes 2 and 3) characters that no pass removes or starts from: a
+    caption of only these (with single inner spaces, nothing like a phone number and no stub
+    word) is left as it is."""
     chars = []
-    for code in range(0x10000):
+    for code in [*range(0x10000), *range(0x20000, 0x32000)]:
         char = chr(code)
         if 0xD800 <= code < 0xE000 or char in _TRIGGERS or (char.isspace() and char != " "):
             continue

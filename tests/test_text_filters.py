@@ -4,7 +4,7 @@ import fasttext
 import pytest
 
 from danqing import config, webnoise
-from danqing.chinese_text import is_word, reference_entropy, segment
+from danqing.chinese_text import entropy_terms, is_word, read_word_list, reference_entropy, segment
 from danqing.cnclip_unk import count_unk
 from danqing.evaluation import real_sets
 from danqing.filters import registry, source, text
@@ -302,8 +302,12 @@ def test_unk_tokens_counts_chinese_clip_unknowns():
 def test_text_entropy_definition_and_threshold():
     freq, total = {"西湖": 600, "风景": 400}, 1000
     # -(0.6 log2 0.6) - 0.4 log2 0.4 over the tokens; unknown tokens add nothing.
-    assert reference_entropy(["西湖", "风景", "未知"], freq, total) == pytest.approx(0.970951, 1e-5)
-    assert reference_entropy(["西湖", "西湖"], freq, total) == pytest.approx(2 * 0.442179, 1e-5)
+    assert reference_entropy(["西湖", "风景", "未知"], entropy_terms(freq, total)) == pytest.approx(
+        0.970951, 1e-5
+    )
+    assert reference_entropy(["西湖", "西湖"], entropy_terms(freq, total)) == pytest.approx(
+        2 * 0.442179, 1e-5
+    )
     from danqing.chinese_text import character_frequencies
 
     assert character_frequencies({"西湖": 6, "湖水": 4}, 10) == ({"西": 6, "湖": 10, "水": 4}, 20)
@@ -396,6 +400,7 @@ def _mixed_strings(count: int, seed: int = 1) -> list[str]:
 
     rng = random.Random(seed)
     bmp = [chr(c) for c in range(0x20, 0x10000) if not 0xD800 <= c < 0xE000]
+    rare_han = [chr(c) for c in range(0x20000, 0x32400)]  # assigned and unassigned
     pool = [
         chr(c)
         for c in [
@@ -422,7 +427,7 @@ def _mixed_strings(count: int, seed: int = 1) -> list[str]:
         ]
     ]
     mixes = ["".join(rng.choice(pool) for _ in range(rng.randint(0, 12))) for _ in range(count)]
-    return bmp + [" " + c * 3 for c in bmp[:0x3100]] + mixes
+    return bmp + rare_han + [" " + c * 3 for c in bmp[:0x3100]] + mixes
 
 
 def test_cleaning_fast_path_is_exact():
@@ -432,7 +437,10 @@ def test_cleaning_fast_path_is_exact():
         for name in ("weibo", "wukong", "news")
         for t in real_sets.load(name)["alt_text"].drop_nulls().to_list()
     ]
-    for sample in _mixed_strings(30_000) + real:
+    # The halves of an emoticon code that a cut leaves (`！闪电]`, `[哈哈 `), after text.
+    names = read_word_list(emoticons)
+    halves = [f"{n}]" for n in names] + [f"！{n}]好" for n in names] + [f"[{n} 好" for n in names]
+    for sample in _mixed_strings(30_000) + real + halves:
         assert webnoise.clean(sample, emoticons) == webnoise.clean(sample, emoticons, fast=False), (
             repr(sample)
         )
@@ -472,3 +480,83 @@ def test_per_caption_sums_equal_the_per_caption_loop():
         expected = [sum(weight(w) for w in s.split(" ")) if s else 0 for s in spaced]
         assert per_caption_sums(spaced, weight) == expected
     assert per_caption_sums([], len) == []
+
+
+def test_script_share_fast_path_and_char_class_are_exact():
+    import random
+    import re
+
+    from danqing.chinese_text import char_class
+
+    def by_letters(sample: str) -> float:
+        if text.has_kana(sample) or text._HANGUL.search(sample):
+            return 0.0
+        letters = sum(1 for ch in sample if ch.isalpha())
+        han = sum(1 for ch in text._HAN.findall(sample) if ch.isalpha())
+        return han / letters if letters else 0.0
+
+    for sample in _mixed_strings(20_000, seed=4) + [
+        "の中文",
+        "中\ufa6e",
+        "12",
+        "中a",
+        "\U00020000",
+    ]:
+        assert text.script_share(sample) == by_letters(sample), repr(sample)
+    codes = random.Random(5).sample(range(0x20, 0x32000), 40_000)
+    chosen = {chr(c) for c in codes if not 0xD800 <= c < 0xE000}
+    pattern = re.compile(f"[{char_class(chosen)}]")
+    for code in range(0x20, 0x32000, 3):
+        if not 0xD800 <= code < 0xE000:
+            assert bool(pattern.fullmatch(chr(code))) == (chr(code) in chosen), hex(code)
+
+
+def test_cn_detect_asks_the_model_only_where_a_letter_is_not_han(monkeypatch):
+    asked = []
+    real_predict = text.safety.predict
+
+    def predict(model, texts, k=-1):
+        asked.extend(texts)
+        return real_predict(model, texts, k)
+
+    monkeypatch.setattr(text.safety, "predict", predict)
+    captions = ["豆豉蒸肉饼", "2024新款连衣裙", "bandai战斗暴龙兽", "東京の夜景がとても綺麗でした"]
+    scores = text.chinese_scores(captions)
+    assert scores[:2] == [1.0, 1.0]
+    assert 0.0 < scores[2] < 1.0 and scores[3] < 0.2
+    assert asked == [" ".join(segment(c)) for c in captions[2:]]
+
+
+def test_url_patterns_match_all_equals_match_url_by_url(tmp_path):
+    import polars as pl
+
+    from danqing.boilerplate import load_url_patterns
+
+    news = real_sets.load("news")["url"].to_list()
+    urls = news + [None, "", "HTTPS://IMG.EXAMPLE.CN/Static/Image/Smiley/1.GIF", "logo.png"]
+    patterns = load_url_patterns(str(CFG["source_reliability"]["non_content_images"]))
+
+    assert patterns.match_all(pl.Series(urls, dtype=pl.String)) == [patterns.match(u) for u in urls]
+    assert sum(1 for u in news if patterns.match(u)) > 50
+    # A pattern Polars' regex engine cannot compile (a lookbehind) is searched URL by URL.
+    custom = tmp_path / "patterns.tsv"
+    custom.write_text("banner\t(?<!no)banner\\d\nlogo\tlogo\n", encoding="utf-8")
+    own = load_url_patterns(str(custom))
+    some = ["http://a.cn/banner1.jpg", "http://a.cn/nobanner1.jpg", "http://a.cn/logo_banner2.png"]
+    assert own.match_all(pl.Series(some)) == ["banner", None, "banner"]
+
+
+def test_long_captions_are_too_long_unsegmented_and_cleaned_words_are_segmented_when_read():
+    import polars as pl
+
+    from danqing.chinese_text import spaced_words
+
+    long = "，".join(["北京举行春季招聘会吸引数千名市民参加"] * 4)
+    result = source.text_constraints(pairs([long, "北京举行春季招聘会"]), CFG["text_constraints"])
+    assert result.dropped.row(0, named=True)["value"] == str(sum(c.isalnum() for c in long))
+    cleaned = text.emoji_special_chars(
+        result.kept.with_columns(alt_text=pl.Series(["北京举行春季招聘会[哈哈]"])),
+        CFG["emoji_special_chars"],
+    )
+    assert cleaned.kept["words"].to_list() == [None]
+    assert spaced_words(cleaned.kept) == [" ".join(segment("北京举行春季招聘会"))]

@@ -11,7 +11,9 @@ import polars as pl
 
 from danqing import safety, webnoise
 from danqing.chinese_text import (
+    char_class,
     character_frequencies,
+    entropy_terms,
     is_word,
     jieba_frequencies,
     load_word_set,
@@ -56,13 +58,30 @@ def has_kana(text: str) -> bool:
     return len(kana) > 1 or (len(kana) == 1 and kana[0] != "の")
 
 
+@functools.cache
+def _letter_classes() -> tuple[re.Pattern, re.Pattern]:
+    """(a Han letter, a BMP letter that is not Han or any character outside the BMP): which
+    letters (str.isalpha) a caption holds decides its script share. (Python's regex engine
+    tests a class with many ranges outside the BMP range by range: one range keeps it a
+    lookup.)"""
+    han = [chr(c) for c in range(0x32000) if chr(c).isalpha() and _HAN.match(chr(c))]
+    other = [chr(c) for c in range(0x10000) if chr(c).isalpha() and not _HAN.match(chr(c))]
+    return (
+        re.compile(f"[{char_class(han)}]"),
+        re.compile(f"[{char_class(other)}\U00010000-\U0010ffff]"),
+    )
+
+
 def script_share(text: str) -> float:
-    """Han characters among the caption's letters (0 when it holds kana or hangul)."""
+    """Han letters among the caption's letters (0 when it holds kana or hangul)."""
+    han_letter, other_letter = _letter_classes()
+    if not other_letter.search(text):
+        # Every letter is Han (kana and hangul are other letters): one C-level scan.
+        return 1.0 if han_letter.search(text) else 0.0
     if has_kana(text) or _HANGUL.search(text):
         return 0.0
-    han = len(_HAN.findall(text))
     letters = sum(1 for ch in text if ch.isalpha())
-    return han / letters if letters else 0.0
+    return len(han_letter.findall(text)) / letters if letters else 0.0
 
 
 def chinese_scores(
@@ -82,13 +101,21 @@ def chinese_scores(
       hangul appear (Japanese and Korean mix Han characters with their own scripts).
     English, Japanese and Korean captions score near 0; mixed captions such as `bandai战斗暴龙兽`
     keep their Han share. docs/calibration.md has the measured confusion.
+
+    Where every letter is Han (most Chinese captions) the score is 1 whatever the model says,
+    so the model reads only the other captions.
     """
     model = safety.load_fasttext(str(model_path or lid176_path()))
+    out = [script_share(t) for t in texts]
+    unsure = [i for i, share in enumerate(out) if share < 1.0]
+    if not unsure:
+        return out
     if spaced is None:
-        spaced = [" ".join(segment(t)) for t in texts]
-    out = []
-    for text, probs in zip(texts, safety.predict(model, spaced, k=10), strict=True):
-        kana, hangul = has_kana(text), bool(_HANGUL.search(text))
+        words = [" ".join(segment(texts[i])) for i in unsure]
+    else:
+        words = [spaced[i] for i in unsure]
+    for i, probs in zip(unsure, safety.predict(model, words, k=10), strict=True):
+        kana, hangul = has_kana(texts[i]), bool(_HANGUL.search(texts[i]))
         model_score = sum(
             p
             for label, p in probs.items()
@@ -96,7 +123,7 @@ def chinese_scores(
             or (label == "__label__ja" and not kana)
             or (label == "__label__ko" and not hangul)
         )
-        out.append(min(max(model_score, script_share(text)), 1.0))
+        out[i] = min(max(model_score, out[i]), 1.0)
     return out
 
 
@@ -123,13 +150,15 @@ def font_conversion(df: pl.DataFrame, cfg: dict) -> StepResult:
     return verdicts(_rewrite(df, after), "font_conversion", [None] * df.height, transformed=changed)
 
 
-def _rewrite(df: pl.DataFrame, texts: list[str]) -> pl.DataFrame:
-    """Replace the captions, re-segmenting (in the stored `words`) only those that changed."""
+def _rewrite(df: pl.DataFrame, texts: list[str], resegment: bool = True) -> pl.DataFrame:
+    """Replace the captions. The stored `words` of those that changed are segmented again, or
+    (`resegment=False`, where no later caption step reads them) set null, which
+    chinese_text.spaced_words segments where they are read."""
     out = df.with_columns(pl.Series("alt_text", texts, dtype=pl.String))
     if "words" in df.columns:
         old_texts = df["alt_text"].to_list()
         words = [
-            w if new == old else " ".join(segment(new))
+            w if new == old else " ".join(segment(new)) if resegment else None
             for w, new, old in zip(df["words"].to_list(), texts, old_texts, strict=True)
         ]
         out = out.with_columns(pl.Series("words", words, dtype=pl.String))
@@ -209,9 +238,9 @@ def unk_tokens(df: pl.DataFrame, cfg: dict) -> StepResult:
 
 
 @functools.cache
-def _frequencies(path: str | None, unit: str) -> tuple[dict[str, int], int]:
+def _entropy_terms(path: str | None, unit: str) -> dict[str, float]:
     table = read_frequency_table(path) if path else jieba_frequencies()
-    return character_frequencies(*table) if unit == "characters" else table
+    return entropy_terms(*(character_frequencies(*table) if unit == "characters" else table))
 
 
 def text_entropy(df: pl.DataFrame, cfg: dict) -> StepResult:
@@ -232,9 +261,9 @@ def text_entropy(df: pl.DataFrame, cfg: dict) -> StepResult:
     threshold of 6e-4 could remove nothing.
     """
     unit = cfg["unit"]
-    freq, total = _frequencies(cfg["frequency_table"], unit)
-    tokens = [list(t) for t in df["alt_text"].to_list()] if unit == "characters" else words_of(df)
-    values = [reference_entropy(t, freq, total) for t in tokens]
+    terms = _entropy_terms(cfg["frequency_table"], unit)
+    tokens = df["alt_text"].to_list() if unit == "characters" else words_of(df)
+    values = [reference_entropy(t, terms) for t in tokens]
     threshold = cfg["min_entropy"]
     reasons = [None if h >= threshold else "low_entropy" for h in values]
     return verdicts(df, "text_entropy", reasons, values, columns={"text_entropy": values})
@@ -248,8 +277,13 @@ def emoji_special_chars(df: pl.DataFrame, cfg: dict) -> StepResult:
     after, kinds = webnoise.clean_all(before, str(cfg["emoticons"]))
     changed = sum(a != b for a, b in zip(after, before, strict=True))
     reasons = [None if is_word(a) else "empty_after_cleaning" for a in after]
+    # The cleaned captions' words are read again only by the figures, on a sample.
     result = verdicts(
-        _rewrite(df, after), "emoji_special_chars", reasons, before, transformed=changed
+        _rewrite(df, after, resegment=False),
+        "emoji_special_chars",
+        reasons,
+        before,
+        transformed=changed,
     )
     result.extra = {"removed": {kind: kinds.get(kind, 0) for kind in webnoise.KINDS}}
     return result
