@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import copy
+import functools
 from pathlib import Path
 
 import jsonschema
 import yaml
 
-from danqing.schema import ROOT, SCHEMA
+from danqing.schema import ROOT, SCHEMA, schema
 
 DEFAULT_CONFIG = ROOT / "config" / "config.yaml"
 
@@ -18,8 +20,7 @@ class ConfigError(ValueError):
 
 def validate(config: dict, schema_path: str | Path = SCHEMA) -> dict:
     """Validate `config` in place (filling schema defaults); raise ConfigError naming the key."""
-    schema = yaml.safe_load(Path(schema_path).read_text())
-    validator = _DefaultFilling(schema)
+    validator = _validator(str(schema_path))
     errors = sorted(validator.iter_errors(config), key=lambda e: list(e.absolute_path))
     if errors:
         lines = []
@@ -31,6 +32,16 @@ def validate(config: dict, schema_path: str | Path = SCHEMA) -> dict:
     if unknown:
         raise ConfigError("invalid configuration:\n  " + "\n  ".join(unknown))
     return config
+
+
+@functools.cache
+def _validator(schema_path: str):
+    """The default-filling validator of a schema file, built once per process: the workflow
+    validates every config it loads, and each test loads several."""
+    tree = (
+        schema() if Path(schema_path) == SCHEMA else yaml.safe_load(Path(schema_path).read_text())
+    )
+    return _DefaultFilling(tree)
 
 
 def unknown_steps(config: dict) -> list[str]:
@@ -52,7 +63,8 @@ def _fill_defaults(validator, properties, instance, schema):
     if isinstance(instance, dict):
         for name, sub in properties.items():
             if isinstance(sub, dict) and "default" in sub:
-                instance.setdefault(name, sub["default"])
+                # A copy: the schema is shared, and a filled config is the caller's to change.
+                instance.setdefault(name, copy.deepcopy(sub["default"]))
     yield from _validate_properties(validator, properties, instance, schema)
 
 

@@ -73,20 +73,20 @@ _DEFAULTS = schema_defaults("$defs", "dedup")
 
 @dataclass(frozen=True)
 class DedupSettings:
-    """Config `filters.semantic_dedup` / `filters.cross_batch_dedup` (see config/schema.yaml);
-    the fields the schema lacks are tuning constants of the search."""
+    """Config `filters.semantic_dedup` / `filters.cross_batch_dedup` (config/schema.yaml, which
+    holds every default) that the search reads."""
 
     beta: float = MODEL_BETA["chinese-clip"]  # the paper's; a null in config: the model's
     exact_max: int = _DEFAULTS["exact_max"]
     nlist: int | None = _DEFAULTS["nlist"]  # None: 2 * sqrt(N)
     nprobe: int = _DEFAULTS["nprobe"]
-    train_per_list: int = 39  # FAISS's minimum; k-means cost grows with it
-    kmeans_iterations: int = 10
+    train_per_list: int = _DEFAULTS["train_per_list"]
+    kmeans_iterations: int = _DEFAULTS["kmeans_iterations"]
     use_gpu: str = _DEFAULTS["use_gpu"]  # auto | never | always
     recall_sample: int = _DEFAULTS["recall_sample"]
     threads: int = _DEFAULTS["threads"]  # 0: faiss default (all cores)
-    seed: int = 1234
-    query_chunk: int = 65_536
+    seed: int = _DEFAULTS["seed"]
+    query_chunk: int = _DEFAULTS["query_chunk"]
 
     @classmethod
     def from_config(cls, cfg: dict | None, model: str | None = None) -> DedupSettings:

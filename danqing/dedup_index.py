@@ -336,9 +336,9 @@ def released_decisions(found: pl.DataFrame) -> pl.DataFrame:
 def centroids_job(shards: Sequence[str], embeddings: Sequence[str], out: str, cfg: dict) -> int:
     """The index's centroids, trained on a sample of the released vectors; their number."""
     partitions = partitions_for(shard_row_count(shards), cfg["vectors_per_partition"])
-    sample = sample_vectors(shards, embeddings, cfg["train_sample"], seed=1234)
+    sample = sample_vectors(shards, embeddings, cfg["train_sample"], seed=cfg["seed"])
     if len(sample):
-        centroids = train_centroids(sample, partitions)
+        centroids = train_centroids(sample, partitions, cfg["seed"])
     else:  # nothing released: one centroid, no vector will be in it
         dim = read_embeddings(embeddings[0]).image.shape[1] if embeddings else 1
         centroids = np.zeros((1, dim), np.float32)

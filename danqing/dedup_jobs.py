@@ -122,8 +122,8 @@ def repeats_job(shards: Sequence[str], out: str, pass_rows: int | None = None) -
 
 def centroids_job(shards: Sequence[str], embeddings: Sequence[str], cfg: dict, out: str) -> None:
     """The partition centroids, trained on a sample of the rows' vectors."""
-    x = P.sample_vectors(shards, embeddings, cfg["train_sample"], seed=1234)
-    centroids = P.train_centroids(x, cfg["partitions"])
+    x = P.sample_vectors(shards, embeddings, cfg["train_sample"], seed=cfg["seed"])
+    centroids = P.train_centroids(x, cfg["partitions"], cfg["seed"])
     write_npy(out, centroids)
 
 

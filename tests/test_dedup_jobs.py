@@ -10,10 +10,13 @@ from danqing import dedup_jobs as J
 from danqing.embed import Embeddings, write_embeddings
 from danqing.images.shard_jobs import dedup_clusters
 from danqing.io import write_parquet
+from danqing.schema import schema_defaults
 from tests.conftest import same_decisions
 from tests.test_dedup_partitioned import clustered
 
+# A schema-filled dedup section, as the workflow passes it.
 CFG = {
+    **schema_defaults("$defs", "dedup"),
     "beta": 0.02,
     "exact_max": 20000,
     "recall_sample": 100,
