@@ -157,6 +157,11 @@ def bench_text(sizes: dict, logs: Path, say: Report, done: dict) -> dict:
         f"  font_conversion         {cc['value']:>10,.0f} rows/s/core | ceiling OpenCC alone  "
         f"          {cc['ceiling_value']:>9,.0f} | ratio {cc['ratio']:.2f}"
     )
+    distinct = next(x for x in r["results"] if x["stage"] == "distinct captions")
+    say(
+        f"  distinct captions: {distinct['value']:.0%} of each chunk (the chain segments each "
+        "distinct caption once, the ceiling every caption)"
+    )
     say(
         f"  chain vs fastText alone ratio {chain['value'] / cn['ceiling_value']:.2f}, vs OpenCC "
         f"alone ratio {chain['value'] / cc['ceiling_value']:.2f} (whole chain / one library)"
