@@ -85,7 +85,7 @@ def script_share(text: str) -> float:
 
 
 def chinese_scores(
-    texts: list[str], model_path: str | None = None, spaced: list[str] | None = None
+    texts: list[str], model_path: str | None = None, spaced: list[str | None] | None = None
 ) -> list[float]:
     """How surely each caption is Chinese: the larger of its Han share of letters and fastText
     lid.176's probability of a Chinese variety, on jieba-segmented text.
@@ -110,10 +110,11 @@ def chinese_scores(
     unsure = [i for i, share in enumerate(out) if share < 1.0]
     if not unsure:
         return out
-    if spaced is None:
-        words = [" ".join(segment(texts[i])) for i in unsure]
-    else:
-        words = [spaced[i] for i in unsure]
+    # Stored words where there are some (`spaced`, null where not segmented), else segmented here.
+    words = [
+        spaced[i] if spaced is not None and spaced[i] is not None else " ".join(segment(texts[i]))
+        for i in unsure
+    ]
     for i, probs in zip(unsure, safety.predict(model, words, k=10), strict=True):
         kana, hangul = has_kana(texts[i]), bool(_HANGUL.search(texts[i]))
         model_score = sum(
@@ -128,7 +129,8 @@ def chinese_scores(
 
 
 def cn_detect(df: pl.DataFrame, cfg: dict) -> StepResult:
-    scores = chinese_scores(df["alt_text"].to_list(), cfg["model"], spaced_words(df))
+    stored = df["words"].to_list() if "words" in df.columns else None
+    scores = chinese_scores(df["alt_text"].to_list(), cfg["model"], stored)
     threshold = cfg["min_confidence"]
     reasons = [None if p >= threshold else "not_chinese" for p in scores]
     return verdicts(df, "cn_detect", reasons, scores, columns={"chinese_score": scores})
